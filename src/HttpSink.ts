@@ -1,0 +1,90 @@
+/**
+ * The HTTP sender: one POST of `{upserts, deletes}` per batch to `INSTANCES_ENDPOINT`.
+ *
+ * One call is one attempt. Retrying belongs to the pipeline, which requeues an undelivered batch
+ * into the keyed state: a retry then carries the newest state of each id instead of the stale one,
+ * and an older state can never overtake a newer one.
+ */
+import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { Duration, Effect, Layer, Option, type Redacted } from "effect"
+import type { SyncPayload } from "./Payload.js"
+import { InstanceSink, type InstanceSinkService, SinkRejected, SinkUnavailable } from "./Sink.js"
+
+export interface HttpSinkOptions {
+  readonly url: URL | string
+  /** Upper bound on one attempt, connection to last byte. */
+  readonly timeout: Duration.DurationInput
+  /** Read before every request so that a rotated token is picked up without a restart. */
+  readonly bearerToken?: Effect.Effect<Option.Option<Redacted.Redacted<string>>> | undefined
+}
+
+const BODY_EXCERPT = 512
+
+/**
+ * Failures that splitting a batch cannot fix say that the endpoint or its credentials are wrong or
+ * busy, not that an entry is bad: they retry like a 5xx instead of setting data aside.
+ */
+const RETRIED_CLIENT_ERRORS = new Set([401, 403, 404, 408, 429])
+
+/** `Retry-After` as delta-seconds or as an HTTP date. */
+export const parseRetryAfter = (value: string | undefined, now: number): Duration.Duration | undefined => {
+  if (value === undefined || value.trim() === "") return undefined
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Duration.seconds(Number(trimmed))
+  const at = Date.parse(trimmed)
+  return Number.isNaN(at) ? undefined : Duration.millis(Math.max(0, at - now))
+}
+
+const classify = (response: HttpClientResponse.HttpClientResponse) =>
+  Effect.gen(function* () {
+    const status = response.status
+    if (status >= 200 && status < 300) return
+    const body = yield* response.text.pipe(
+      Effect.map((text) => text.slice(0, BODY_EXCERPT)),
+      Effect.orElseSucceed(() => ""),
+    )
+    if (status >= 500 || RETRIED_CLIENT_ERRORS.has(status)) {
+      const now = Date.now()
+      return yield* new SinkUnavailable({
+        reason: body || `HTTP ${status}`,
+        status,
+        retryAfter: parseRetryAfter(response.headers["retry-after"], now),
+      })
+    }
+    return yield* new SinkRejected({ status, body })
+  })
+
+export const make = (options: HttpSinkOptions) =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const url = options.url.toString()
+    const timeout = Duration.decode(options.timeout)
+    const token = options.bearerToken ?? Effect.succeedNone
+
+    const send = (payload: SyncPayload) =>
+      Effect.gen(function* () {
+        const bearer = yield* token
+        const request = HttpClientRequest.post(url).pipe(
+          HttpClientRequest.acceptJson,
+          HttpClientRequest.bodyUnsafeJson(payload),
+          Option.isSome(bearer) ? HttpClientRequest.bearerToken(bearer.value) : (request) => request,
+        )
+        const response = yield* client.execute(request)
+        yield* classify(response)
+      }).pipe(
+        Effect.scoped,
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new SinkUnavailable({ reason: `no answer within ${Duration.format(timeout)}` }),
+        }),
+        Effect.catchTag("RequestError", "ResponseError", (error) =>
+          Effect.fail(new SinkUnavailable({ reason: error.message, cause: error })),
+        ),
+      )
+
+    return InstanceSink.make(send) satisfies InstanceSinkService
+  })
+
+/** Needs an `HttpClient`, e.g. `NodeHttpClient.layerUndici`. */
+export const layer = (options: HttpSinkOptions): Layer.Layer<InstanceSink, never, HttpClient.HttpClient> =>
+  Layer.effect(InstanceSink, make(options))

@@ -1,0 +1,45 @@
+/**
+ * The pipeline's metrics, through Effect's `Metric` so that any exporter reads them; `/metrics`
+ * renders them in Prometheus text format.
+ */
+import { Metric, MetricBoundaries } from "effect"
+
+export const upsertsSent = Metric.counter("vectordb_sync_upserts_sent_total", {
+  description: "Upserts acknowledged by the receiver",
+  incremental: true,
+})
+
+export const deletesSent = Metric.counter("vectordb_sync_deletes_sent_total", {
+  description: "Deletes acknowledged by the receiver",
+  incremental: true,
+})
+
+/** Tagged with `outcome`: success, unavailable, rejected. */
+export const requests = Metric.counter("vectordb_sync_requests_total", {
+  description: "Requests to the receiver by outcome",
+  incremental: true,
+})
+
+export const retries = Metric.counter("vectordb_sync_retries_total", {
+  description: "Batches put back for another attempt after a transient failure",
+  incremental: true,
+})
+
+export const rejectedEntries = Metric.counter("vectordb_sync_rejected_entries_total", {
+  description: "Changes the receiver refused for good and that were set aside",
+  incremental: true,
+})
+
+export const pendingEntries = Metric.gauge("vectordb_sync_pending_entries", {
+  description: "Distinct ids waiting to be sent",
+})
+
+export const sendDuration = Metric.histogram(
+  "vectordb_sync_send_duration_seconds",
+  MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 14 }),
+  "Duration of one request to the receiver",
+)
+
+export const lastSuccess = Metric.gauge("vectordb_sync_last_success_timestamp_seconds", {
+  description: "Unix time of the last request the receiver acknowledged",
+})

@@ -1,0 +1,50 @@
+/**
+ * The wire contract with the receiver, defined once as Schemas so that receivers written in
+ * TypeScript validate with the same code the controller encodes with.
+ */
+import { Schema } from "effect"
+
+/** Namespace used in ids of cluster-scoped objects, where Kubernetes has none. */
+export const CLUSTER_SCOPE = "_cluster"
+
+/** RFC 3339 in UTC with whole seconds, the only timestamp form the receiver is promised. */
+export const Rfc3339Seconds = Schema.String.pipe(
+  Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/),
+  Schema.annotations({ identifier: "Rfc3339Seconds" }),
+)
+
+const StringMap = Schema.Record({ key: Schema.String, value: Schema.String })
+
+/** One synced object: its metadata only, never spec, status or managedFields. */
+export const InstanceRecord = Schema.Struct({
+  /** `namespace/apiVersion/Kind/name`, with `_cluster` as namespace for cluster-scoped objects. */
+  id: Schema.NonEmptyString,
+  namespace: Schema.NonEmptyString,
+  name: Schema.NonEmptyString,
+  kind: Schema.NonEmptyString,
+  /** The version the controller watches (`apps/v1`, or `v1` for the core group). */
+  apiVersion: Schema.NonEmptyString,
+  /** `""` for the core group. */
+  apiGroup: Schema.String,
+  labels: StringMap,
+  annotations: StringMap,
+  createdAt: Rfc3339Seconds,
+}).annotations({ identifier: "InstanceRecord" })
+export type InstanceRecord = typeof InstanceRecord.Type
+
+/** The body of a POST to `INSTANCES_ENDPOINT`. Both arrays are always present. */
+export const SyncPayload = Schema.Struct({
+  upserts: Schema.Array(InstanceRecord),
+  deletes: Schema.Array(Schema.NonEmptyString),
+})
+export type SyncPayload = typeof SyncPayload.Type
+
+/** The body of a POST to `CAPABILITIES_ENDPOINT`: CRD names such as `certificates.cert-manager.io`. */
+export const CapabilitiesPayload = Schema.Struct({
+  upserts: Schema.Array(Schema.NonEmptyString),
+  deletes: Schema.Array(Schema.NonEmptyString),
+})
+export type CapabilitiesPayload = typeof CapabilitiesPayload.Type
+
+export const decodeSyncPayload = Schema.decodeUnknown(SyncPayload)
+export const decodeCapabilitiesPayload = Schema.decodeUnknown(CapabilitiesPayload)
