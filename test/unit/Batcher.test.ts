@@ -25,15 +25,20 @@ const setup = (options: Partial<Batcher.BatcherOptions> = {}) =>
     yield* Stream.fromQueue(input).pipe(
       Batcher.debounceBatch({ ...defaults, ...options }),
       Stream.runForEach((batch) =>
-        Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.update(emitted, (all) => [...all, { at, batch }])),
+        Effect.flatMap(Clock.currentTimeMillis, (at) =>
+          Ref.update(emitted, (all) => [...all, { at, batch }]),
+        ),
       ),
       Effect.forkScoped,
     )
     // Lets the reading fiber and the batcher take in what was offered without moving the clock.
     const settle = Effect.repeatN(Effect.yieldNow(), 50)
-    const offer = (...changes: ReadonlyArray<Change>) => Effect.zipRight(Queue.offerAll(input, changes), settle)
+    const offer = (...changes: ReadonlyArray<Change>) =>
+      Effect.zipRight(Queue.offerAll(input, changes), settle)
     const advanceTo = (ms: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => TestClock.adjust(ms - now)).pipe(Effect.zipRight(settle))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => TestClock.adjust(ms - now)).pipe(
+        Effect.zipRight(settle),
+      )
     const batches = Ref.get(emitted)
     const ids = Effect.map(batches, (all) => all.map((e) => e.batch.map(idOf)))
     return { offer, advanceTo, batches, ids }
@@ -143,7 +148,10 @@ describe("debounceBatch", () => {
       expect((yield* t.batches).length).toBe(1)
       yield* t.offer(upsert("a", { v: "3" }))
       yield* t.advanceTo(11_000)
-      expect((yield* t.batches).map((e) => e.batch)).toEqual([[upsert("a", { v: "1" })], [upsert("a", { v: "3" })]])
+      expect((yield* t.batches).map((e) => e.batch)).toEqual([
+        [upsert("a", { v: "1" })],
+        [upsert("a", { v: "3" })],
+      ])
     }),
   )
 

@@ -3,12 +3,17 @@ import * as Change from "../../src/Change.js"
 import { toInstanceRecord } from "../../src/Instance.js"
 import type { InstanceRecord } from "../../src/Payload.js"
 
-export const record = (name: string, labels: Record<string, string> = {}, namespace = "default"): InstanceRecord =>
+export const record = (
+  name: string,
+  labels: Record<string, string> = {},
+  namespace = "default",
+): InstanceRecord =>
   toInstanceRecord(
     { group: "", version: "v1", kind: "ConfigMap" },
     { name, namespace, labels, creationTimestamp: "2026-02-20T10:00:00Z" },
   )!
 
-export const upsert = (name: string, labels: Record<string, string> = {}) => Change.upsert(record(name, labels))
+export const upsert = (name: string, labels: Record<string, string> = {}) =>
+  Change.upsert(record(name, labels))
 
 export const remove = (name: string) => Change.remove(record(name).id)

@@ -1,0 +1,150 @@
+/**
+ * The HTTP sender and the pipeline against a real receiver on a loopback socket: no mocked client.
+ * Real time, short windows: these tests measure behaviour, not speed.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Metric, Stream } from "effect"
+import type { Change } from "../../src/Change.js"
+import * as HttpSink from "../../src/HttpSink.js"
+import * as Metrics from "../../src/Metrics.js"
+import * as Pipeline from "../../src/Pipeline.js"
+import { type Receiver, startReceiver } from "../support/Receiver.js"
+import { record, upsert } from "../unit/fixtures.js"
+
+const options: Pipeline.PipelineOptions = {
+  debounceWindowMs: 0,
+  debounceMaxWaitMs: 1_000,
+  batchFlushIntervalMs: 0,
+  batchMaxSize: 50,
+  shutdownTimeout: Duration.seconds(10),
+  retryInitialBackoff: Duration.millis(50),
+  retryMaxBackoff: Duration.millis(400),
+}
+
+let receiver: Receiver
+beforeEach(async () => {
+  receiver = await startReceiver()
+})
+afterEach(async () => {
+  await receiver.close()
+})
+
+const sinkLayer = (timeout: Duration.DurationInput = "5 seconds") =>
+  HttpSink.layer({ url: receiver.url, timeout }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+const run = (
+  changes: ReadonlyArray<Change>,
+  overrides: Partial<Pipeline.PipelineOptions> = {},
+  timeout?: Duration.DurationInput,
+) =>
+  Pipeline.run(Stream.fromIterable(changes), { ...options, ...overrides }).pipe(
+    Effect.provide(sinkLayer(timeout)),
+  )
+
+const succeeded = () => receiver.requests.filter((r) => r.answer.kind === "status" && r.answer.status === 200)
+
+describe("HTTP sender against a real receiver", () => {
+  it.live("posts the payload contract as JSON", () =>
+    Effect.gen(function* () {
+      yield* run([upsert("a", { app: "web" })])
+      expect(receiver.requests).toHaveLength(1)
+      expect(receiver.requests[0]!.headers["content-type"]).toMatch(/^application\/json/)
+      expect(receiver.requests[0]!.payload).toEqual({ upserts: [record("a", { app: "web" })], deletes: [] })
+    }),
+  )
+
+  it.live("retries a 5xx and delivers once", () =>
+    Effect.gen(function* () {
+      receiver.script = (_, index) =>
+        index === 0 ? { kind: "status", status: 503, body: "busy" } : undefined
+      yield* run([upsert("a")])
+      expect(
+        receiver.requests.map((r) => (r.answer.kind === "status" ? r.answer.status : r.answer.kind)),
+      ).toEqual([503, 200])
+      expect(succeeded()).toHaveLength(1)
+      expect([...receiver.state.keys()]).toEqual([record("a").id])
+    }),
+  )
+
+  it.live("honours Retry-After on a 429", () =>
+    Effect.gen(function* () {
+      receiver.script = (_, index) =>
+        index === 0 ? { kind: "status", status: 429, retryAfter: "1" } : undefined
+      yield* run([upsert("a")])
+      expect(receiver.requests).toHaveLength(2)
+      const waited = receiver.requests[1]!.at - receiver.requests[0]!.at
+      expect(waited).toBeGreaterThanOrEqual(1_000)
+    }),
+  )
+
+  it.live(
+    "a 400 for one poisoned entry in a batch of 50: the other 49 arrive, the one is set aside and counted",
+    () =>
+      Effect.gen(function* () {
+        const poisoned = record("poisoned").id
+        receiver.script = (payload) =>
+          payload.upserts.some((u) => u.id === poisoned)
+            ? { kind: "status", status: 400, body: `invalid entry ${poisoned}` }
+            : undefined
+        const changes = Array.from({ length: 49 }, (_, i) => upsert(`ok-${i}`))
+        changes.splice(30, 0, upsert("poisoned"))
+        const before = (yield* Metric.value(Metrics.rejectedEntries)).count
+        yield* run(changes)
+        const after = (yield* Metric.value(Metrics.rejectedEntries)).count
+        expect(receiver.state.size).toBe(49)
+        expect(receiver.state.has(poisoned)).toBe(false)
+        expect(after - before).toBe(1)
+        // Bisection, not one request per entry: 50 entries need at most 2·log2(50) ≈ 12 requests.
+        expect(receiver.requests.length).toBeLessThanOrEqual(13)
+      }),
+  )
+
+  it.live("a receiver that does not answer times out and the batch is retried", () =>
+    Effect.gen(function* () {
+      receiver.script = (_, index) => (index === 0 ? { kind: "hang" } : undefined)
+      yield* run([upsert("a")], {}, "300 millis")
+      expect(receiver.requests.map((r) => r.answer.kind)).toEqual(["hang", "status"])
+      expect(receiver.state.has(record("a").id)).toBe(true)
+    }),
+  )
+
+  it.live("a dropped connection or a garbled answer is retried", () =>
+    Effect.gen(function* () {
+      receiver.script = (_, index) =>
+        index === 0 ? { kind: "destroy" } : index === 1 ? { kind: "garbage" } : undefined
+      yield* run([upsert("a")])
+      expect(receiver.requests.map((r) => r.answer.kind)).toEqual(["destroy", "garbage", "status"])
+      expect(receiver.state.has(record("a").id)).toBe(true)
+    }),
+  )
+
+  it.live(
+    "receiver down during 1,000 changes to 200 ids: every last state arrives, none older after newer, pending ≤ 200",
+    () =>
+      Effect.gen(function* () {
+        yield* Effect.promise(() => receiver.stop())
+        let maxPending = 0
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const pipeline = yield* Pipeline.make({ ...options, debounceWindowMs: 20 })
+            for (let i = 0; i < 1_000; i++) {
+              yield* pipeline.offer(upsert(`id-${i % 200}`, { v: String(i) }))
+              maxPending = Math.max(maxPending, yield* pipeline.pending)
+              if (i % 100 === 99) yield* Effect.sleep("30 millis")
+              if (i === 600) yield* Effect.promise(() => receiver.start())
+            }
+            yield* pipeline.drain
+          }),
+        ).pipe(Effect.provide(sinkLayer()))
+        expect(maxPending).toBeLessThanOrEqual(200)
+        expect(receiver.state.size).toBe(200)
+        for (let n = 0; n < 200; n++) {
+          const id = record(`id-${n}`).id
+          expect(receiver.state.get(id)?.labels.v).toBe(String(800 + n))
+          const versions = (receiver.history.get(id) ?? []).map((r) => Number(r?.labels.v))
+          expect(versions).toEqual([...versions].sort((a, b) => a - b))
+        }
+      }),
+  )
+})

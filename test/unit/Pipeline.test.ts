@@ -1,0 +1,230 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Duration, Effect, Exit, Fiber, FiberId, Layer, Ref, Scope, Stream, TestClock } from "effect"
+import type { Change } from "../../src/Change.js"
+import type { SyncPayload } from "../../src/Payload.js"
+import * as Pipeline from "../../src/Pipeline.js"
+import { InstanceSink, SinkRejected, SinkUnavailable } from "../../src/Sink.js"
+import { record, remove, upsert } from "./fixtures.js"
+
+const options: Pipeline.PipelineOptions = {
+  debounceWindowMs: 10_000,
+  debounceMaxWaitMs: 60_000,
+  batchFlushIntervalMs: 0,
+  batchMaxSize: 50,
+  shutdownTimeout: Duration.seconds(20),
+  retryInitialBackoff: Duration.seconds(1),
+  retryMaxBackoff: Duration.seconds(30),
+}
+
+interface Received {
+  readonly at: number
+  readonly payload: SyncPayload
+}
+
+/**
+ * A sink that records what it is given and answers with whatever `respond` decides, so tests
+ * control the receiver's mood per payload.
+ */
+const recordingSink = (
+  respond: (payload: SyncPayload, attempt: number) => Effect.Effect<void, SinkUnavailable | SinkRejected>,
+) =>
+  Effect.gen(function* () {
+    const received = yield* Ref.make<ReadonlyArray<Received>>([])
+    const attempts = yield* Ref.make(0)
+    const layer = Layer.succeed(
+      InstanceSink,
+      InstanceSink.make((payload) =>
+        Effect.gen(function* () {
+          const attempt = yield* Ref.getAndUpdate(attempts, (n) => n + 1)
+          yield* respond(payload, attempt)
+          const at = yield* Clock.currentTimeMillis
+          yield* Ref.update(received, (all) => [...all, { at, payload }])
+        }),
+      ),
+    )
+    return { layer, received: Ref.get(received), attempts: Ref.get(attempts) }
+  })
+
+const settle = Effect.repeatN(Effect.yieldNow(), 50)
+
+describe("Pipeline", () => {
+  it.effect("interruption flushes everything pending, including entries inside their debounce window", () =>
+    Effect.gen(function* () {
+      const sink = yield* recordingSink(() => Effect.void)
+      const scope = yield* Scope.make()
+      const pipeline = yield* Pipeline.make(options).pipe(Scope.extend(scope), Effect.provide(sink.layer))
+      yield* pipeline.offer(upsert("ripe"))
+      yield* TestClock.adjust(10_000)
+      yield* settle
+      yield* pipeline.offer(upsert("unripe"))
+      yield* TestClock.adjust(1)
+      yield* settle
+      expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.name))).toEqual([["ripe"]])
+      yield* Scope.close(scope, Exit.interrupt(FiberId.none))
+      expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.name))).toEqual([
+        ["ripe"],
+        ["unripe"],
+      ])
+      expect(yield* pipeline.pending).toBe(0)
+    }),
+  )
+
+  it.effect("run: interrupting the fiber flushes what the stream produced", () =>
+    Effect.gen(function* () {
+      const sink = yield* recordingSink(() => Effect.void)
+      const fiber = yield* Stream.concat(Stream.make(upsert("a"), remove("b")), Stream.never).pipe(
+        (changes) => Pipeline.run(changes, options),
+        Effect.provide(sink.layer),
+        Effect.fork,
+      )
+      yield* settle
+      yield* Fiber.interrupt(fiber)
+      const received = yield* sink.received
+      expect(received.flatMap((r) => r.payload.deletes)).toEqual([record("b").id])
+      expect(received.flatMap((r) => r.payload.upserts)).toEqual([record("a")])
+    }),
+  )
+
+  it.effect("retries a transient failure with backoff and delivers once", () =>
+    Effect.gen(function* () {
+      const sink = yield* recordingSink((_, attempt) =>
+        attempt < 2 ? Effect.fail(new SinkUnavailable({ reason: "503", status: 503 })) : Effect.void,
+      )
+      const fiber = yield* Pipeline.run(Stream.make(upsert("a")), { ...options, debounceWindowMs: 0 }).pipe(
+        Effect.provide(sink.layer),
+        Effect.fork,
+      )
+      yield* settle
+      expect(yield* sink.attempts).toBe(1)
+      // Backoff starts at about a second (jitter is at most ±20%) and doubles.
+      yield* TestClock.adjust(1_300)
+      yield* settle
+      expect(yield* sink.attempts).toBe(2)
+      yield* TestClock.adjust(2_600)
+      yield* settle
+      yield* Fiber.join(fiber)
+      expect(yield* sink.attempts).toBe(3)
+      expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.name))).toEqual([["a"]])
+    }),
+  )
+
+  it.effect("waits at least as long as Retry-After asks", () =>
+    Effect.gen(function* () {
+      const sink = yield* recordingSink((_, attempt) =>
+        attempt === 0
+          ? Effect.fail(new SinkUnavailable({ reason: "429", status: 429, retryAfter: Duration.seconds(7) }))
+          : Effect.void,
+      )
+      const fiber = yield* Pipeline.make({ ...options, debounceWindowMs: 0 }).pipe(
+        Effect.tap((pipeline) => pipeline.offer(upsert("a"))),
+        Effect.zipRight(Effect.never),
+        Effect.scoped,
+        Effect.provide(sink.layer),
+        Effect.fork,
+      )
+      yield* settle
+      yield* TestClock.adjust(6_999)
+      yield* settle
+      expect(yield* sink.attempts).toBe(1)
+      yield* TestClock.adjust(1)
+      yield* settle
+      expect(yield* sink.attempts).toBe(2)
+      expect((yield* sink.received).map((r) => r.at)).toEqual([7_000])
+      yield* Fiber.interrupt(fiber)
+    }),
+  )
+
+  it.effect(
+    "while the receiver fails, newer states supersede the undelivered ones and never arrive before them",
+    () =>
+      Effect.gen(function* () {
+        const down = yield* Ref.make(true)
+        // Each attempt takes a while, so changes keep arriving while a batch is in flight.
+        const sink = yield* recordingSink(() =>
+          Effect.sleep("2 seconds").pipe(
+            Effect.zipRight(Ref.get(down)),
+            Effect.flatMap((isDown) =>
+              isDown ? Effect.fail(new SinkUnavailable({ reason: "connection refused" })) : Effect.void,
+            ),
+          ),
+        )
+        const scope = yield* Scope.make()
+        const pipeline = yield* Pipeline.make({ ...options, debounceWindowMs: 100 }).pipe(
+          Scope.extend(scope),
+          Effect.provide(sink.layer),
+        )
+        let maxPending = 0
+        for (let i = 0; i < 1_000; i++) {
+          yield* pipeline.offer(upsert(`id-${i % 200}`, { v: String(i) }))
+          maxPending = Math.max(maxPending, yield* pipeline.pending)
+          if (i % 50 === 0) {
+            yield* TestClock.adjust(250)
+            yield* settle
+          }
+        }
+        expect(maxPending).toBeLessThanOrEqual(200)
+        expect(yield* sink.received).toEqual([])
+        yield* Ref.set(down, false)
+        yield* TestClock.adjust(60_000)
+        yield* settle
+        yield* Scope.close(scope, Exit.void)
+        const seen = new Map<string, number>()
+        for (const { payload } of yield* sink.received) {
+          for (const u of payload.upserts) {
+            const v = Number(u.labels.v)
+            expect(v).toBeGreaterThan(seen.get(u.name) ?? -1)
+            seen.set(u.name, v)
+          }
+        }
+        expect(seen.size).toBe(200)
+        for (const [name, v] of seen) expect(v).toBe(800 + Number(name.slice(3)))
+      }),
+  )
+
+  it.effect("a failed batch does not overwrite a newer state that arrived while it was in flight", () =>
+    Effect.gen(function* () {
+      const sink = yield* recordingSink((_, attempt) =>
+        attempt === 0
+          ? Effect.zipRight(
+              Effect.sleep("2 seconds"),
+              Effect.fail(new SinkUnavailable({ reason: "timeout" })),
+            )
+          : Effect.void,
+      )
+      const scope = yield* Scope.make()
+      const pipeline = yield* Pipeline.make({ ...options, debounceWindowMs: 0 }).pipe(
+        Scope.extend(scope),
+        Effect.provide(sink.layer),
+      )
+      yield* pipeline.offer(upsert("a", { v: "1" }))
+      yield* settle
+      yield* TestClock.adjust(1_000)
+      yield* pipeline.offer(upsert("a", { v: "2" }))
+      yield* TestClock.adjust(60_000)
+      yield* settle
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* sink.attempts).toBe(2)
+      expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.labels.v))).toEqual([["2"]])
+    }),
+  )
+
+  it.effect(
+    "a permanent rejection splits the batch: the valid entries arrive, the poisoned one is set aside",
+    () =>
+      Effect.gen(function* () {
+        const poisoned = record("poisoned").id
+        const sink = yield* recordingSink((payload) =>
+          payload.upserts.some((u) => u.id === poisoned)
+            ? Effect.fail(new SinkRejected({ status: 400, body: "bad entry" }))
+            : Effect.void,
+        )
+        const changes: Array<Change> = Array.from({ length: 49 }, (_, i) => upsert(`ok-${i}`))
+        changes.splice(17, 0, upsert("poisoned"))
+        yield* Pipeline.run(Stream.fromIterable(changes), options).pipe(Effect.provide(sink.layer))
+        const delivered = (yield* sink.received).flatMap((r) => r.payload.upserts.map((u) => u.name))
+        expect(delivered).toHaveLength(49)
+        expect(delivered).not.toContain("poisoned")
+        expect(new Set(delivered).size).toBe(49)
+      }),
+  )
+})
