@@ -7,11 +7,25 @@
  * into the keyed state, where newer changes of the same ids supersede it; the next attempt, after a
  * `Schedule`d backoff, carries whatever is newest.
  */
-import { Clock, Data, Duration, Effect, Fiber, Metric, Option, Schedule, type Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Schedule,
+  type Scope,
+  Stream,
+} from "effect"
 import * as Batcher from "./Batcher.js"
 import type { Change } from "./Change.js"
 import { idOf } from "./Change.js"
 import type { Batch } from "./Coalescer.js"
+import { SyncConfig, type SyncConfigShape } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 import type { SyncPayload } from "./Payload.js"
 import { InstanceSink, type SinkRejected, type SinkUnavailable } from "./Sink.js"
@@ -219,3 +233,21 @@ export const run = <E, R>(
       yield* pipeline.drain
     }),
   )
+
+/** The pipeline as a service, configured from `SyncConfig`; its finalizer is the final flush. */
+export class SyncPipeline extends Context.Tag("k8s-vectordb-sync/SyncPipeline")<SyncPipeline, Pipeline>() {
+  static readonly optionsFrom = (config: SyncConfigShape): PipelineOptions => ({
+    debounceWindowMs: Duration.toMillis(config.debounceWindow),
+    debounceMaxWaitMs: Duration.toMillis(config.debounceMaxWait),
+    batchFlushIntervalMs: Duration.toMillis(config.batchFlushInterval),
+    batchMaxSize: config.batchMaxSize,
+    shutdownTimeout: config.shutdownTimeout,
+    retryInitialBackoff: config.retryInitialBackoff,
+    retryMaxBackoff: config.retryMaxBackoff,
+  })
+
+  static readonly layer: Layer.Layer<SyncPipeline, never, SyncConfig | InstanceSink> = Layer.scoped(
+    SyncPipeline,
+    Effect.flatMap(SyncConfig, (config) => make(SyncPipeline.optionsFrom(config))),
+  )
+}

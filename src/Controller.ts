@@ -1,0 +1,46 @@
+/**
+ * The controller assembled from its Layers: configuration, Kubernetes access, the sink, the
+ * pipeline, the watches and the health endpoints. `layer` needs only an `InstanceSink` besides the
+ * configuration and the Kubernetes client, so an embedding program can bring its own sink.
+ *
+ * Release order is the shutdown order: the health server and the watches stop first, then the
+ * pipeline's finalizer flushes everything still pending.
+ */
+import { Effect, Layer } from "effect"
+import { SyncConfig } from "./Config.js"
+import * as HealthServer from "./HealthServer.js"
+import type { KubeClient } from "./kube/KubeClient.js"
+import { SyncPipeline } from "./Pipeline.js"
+import type { InstanceSink } from "./Sink.js"
+import * as Sinks from "./Sinks.js"
+import * as Discovery from "./watch/Discovery.js"
+import { Watchers } from "./watch/Watchers.js"
+
+/** The watches, feeding the pipeline, for the types that discovery and the filters select. */
+export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | SyncPipeline | KubeClient> =
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const config = yield* SyncConfig
+      const pipeline = yield* SyncPipeline
+      return Watchers.layer({
+        discover: Effect.map(Discovery.discover, (found) => ({
+          types: Discovery.selectTypes(found.types, config),
+          failures: found.failures,
+        })),
+        offer: pipeline.offer,
+        discoveryInterval: config.discoveryInterval,
+      })
+    }),
+  )
+
+/** Watches and pipeline, without the HTTP endpoints: for embedding. */
+export const coreLayer: Layer.Layer<Watchers | SyncPipeline, never, SyncConfig | KubeClient | InstanceSink> =
+  watchersLayer.pipe(Layer.provideMerge(SyncPipeline.layer))
+
+/** Everything the controller process runs, given configuration, a Kubernetes client and a sink. */
+export const layer: Layer.Layer<Watchers | SyncPipeline, never, SyncConfig | KubeClient | InstanceSink> =
+  HealthServer.layer.pipe(Layer.provideMerge(coreLayer))
+
+/** `layer` with the sink chosen by the configuration (HTTP or dry run). */
+export const layerWithConfiguredSink: Layer.Layer<Watchers | SyncPipeline, never, SyncConfig | KubeClient> =
+  layer.pipe(Layer.provide(Sinks.layerFromConfig))

@@ -1,0 +1,65 @@
+/**
+ * `/healthz` and `/readyz` on `HEALTH_PROBE_BIND_ADDRESS` (`:8081` like the Go controller).
+ *
+ * Liveness says only that the process answers: restarting a controller because the API server is
+ * slow would make things worse. Readiness says that the initial list of every watched type has
+ * completed; `?verbose` (or `Accept: application/json`) adds the per-type detail an operator needs
+ * to see which type holds it up or is forbidden.
+ */
+import { createServer } from "node:http"
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer, Option } from "effect"
+import { SyncConfig } from "./Config.js"
+import { Watchers } from "./watch/Watchers.js"
+
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/healthz", HttpServerResponse.text("ok")),
+  HttpRouter.get(
+    "/readyz",
+    Effect.gen(function* () {
+      const watchers = yield* Watchers
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const ready = yield* watchers.ready
+      const status = ready ? 200 : 503
+      const detailed =
+        request.url.includes("verbose") || (request.headers.accept ?? "").includes("application/json")
+      if (!detailed)
+        return HttpServerResponse.text(ready ? "ok" : "not ready: initial lists incomplete", { status })
+      const types = yield* watchers.status
+      return yield* HttpServerResponse.json(
+        {
+          ready,
+          types: types.map((t) => ({
+            type: t.key,
+            apiVersion: t.apiVersion,
+            kind: t.kind,
+            phase: t.phase,
+            synced: t.synced,
+            objects: t.objects,
+            restarts: t.restarts,
+            lastError: Option.getOrUndefined(t.lastError),
+          })),
+        },
+        { status },
+      )
+    }),
+  ),
+)
+
+export const layer: Layer.Layer<never, never, SyncConfig | Watchers> = Layer.unwrapEffect(
+  Effect.map(SyncConfig, (config) =>
+    HttpServer.serve(router).pipe(
+      HttpServer.withLogAddress,
+      Layer.provide(
+        NodeHttpServer.layer(() => createServer(), {
+          port: config.healthProbeBindAddress.port,
+          ...(config.healthProbeBindAddress.host === undefined
+            ? {}
+            : { host: config.healthProbeBindAddress.host }),
+        }),
+      ),
+      Layer.catchAll((error) => Layer.die(error)),
+    ),
+  ),
+)

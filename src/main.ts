@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * The controller process: configuration from the environment (a bad value exits 1 with one line
+ * per problem), logs on stderr (JSON by default) so that stdout stays free for dry-run payloads,
+ * and SIGTERM/SIGINT interrupt the program, which stops the watches and flushes what is pending.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Layer, Logger } from "effect"
+import { type ConfigValidationError, loadSyncConfig, SyncConfig, type SyncConfigShape } from "./Config.js"
+import * as Controller from "./Controller.js"
+import { KubeClient } from "./kube/KubeClient.js"
+
+const loggerFor = (config: SyncConfigShape) =>
+  Layer.mergeAll(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.withConsoleError(config.logFormat === "json" ? Logger.jsonLogger : Logger.prettyLoggerDefault),
+    ),
+    Logger.minimumLogLevel(config.logLevel),
+  )
+
+const program = Effect.gen(function* () {
+  const config = yield* loadSyncConfig
+  const app = Controller.layerWithConfiguredSink.pipe(
+    Layer.provide(KubeClient.layerFromDefault()),
+    Layer.provide(Layer.succeed(SyncConfig, config)),
+  )
+  return yield* Effect.gen(function* () {
+    for (const warning of config.warnings) yield* Effect.logWarning(warning)
+    yield* Effect.logInfo("starting k8s-vectordb-sync")
+    return yield* Layer.launch(app)
+  }).pipe(Effect.provide(loggerFor(config)))
+})
+
+program.pipe(
+  Effect.catchTag("ConfigValidationError", (error: ConfigValidationError) =>
+    Effect.sync(() => {
+      process.stderr.write(`invalid configuration:\n${error.problems.map((line) => `  ${line}\n`).join("")}`)
+      process.exit(1)
+    }),
+  ),
+  NodeRuntime.runMain,
+)

@@ -1,0 +1,288 @@
+/**
+ * The live set of watched types: one `TypeWatch` fiber per discovered type, all feeding the same
+ * `offer` (the pipeline's keyed queue). Discovery runs again when a CRD changes and on a slow timer,
+ * and watches start and stop to match; the objects of a type that went away are deleted downstream.
+ *
+ * It also keeps what `/readyz` and the logs need: per type, whether the initial list completed,
+ * the last error, and how often the watch restarted.
+ */
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  FiberMap,
+  Layer,
+  Metric,
+  Option,
+  Ref,
+  Schedule,
+  type Scope,
+  Stream,
+} from "effect"
+import type { Change } from "../Change.js"
+import type { KubeClient } from "../kube/KubeClient.js"
+import type { KubeError } from "../kube/KubeError.js"
+import * as TypeWatch from "./TypeWatch.js"
+
+export interface DiscoveredType extends TypeWatch.WatchTarget {
+  /** Stable name of the type (`deployments.apps`, `configmaps`). */
+  readonly key: string
+}
+
+export interface Discovered {
+  readonly types: ReadonlyArray<DiscoveredType>
+  /** Group-versions that could not be discovered this time; retried sooner than the timer. */
+  readonly failures: ReadonlyArray<{ readonly groupVersion: string; readonly error: string }>
+}
+
+export type TypePhase = "listing" | "synced" | "failing" | "forbidden"
+
+export interface TypeStatus {
+  readonly key: string
+  readonly apiVersion: string
+  readonly kind: string
+  readonly phase: TypePhase
+  /** Whether a list has completed at least once. */
+  readonly synced: boolean
+  readonly startedAt: number
+  readonly objects: number
+  readonly restarts: number
+  readonly lastError: Option.Option<string>
+}
+
+export interface WatchersOptions {
+  /** Discovery, already filtered by the allow and block lists. */
+  readonly discover: Effect.Effect<Discovered, KubeError, KubeClient>
+  /** Where changes go: never blocks. */
+  readonly offer: (change: Change) => Effect.Effect<void>
+  readonly discoveryInterval: Duration.DurationInput
+  /** A type that has not listed within this time of its start stops holding up readiness. */
+  readonly readinessGrace?: Duration.DurationInput
+  readonly typeWatch?: TypeWatch.TypeWatchOptions
+}
+
+export interface WatchersShape {
+  readonly status: Effect.Effect<ReadonlyArray<TypeStatus>>
+  /** Every type has listed once (or is forbidden, or has failed for longer than the grace). */
+  readonly ready: Effect.Effect<boolean>
+  /** Runs discovery again now and starts or stops watches to match. */
+  readonly rediscover: Effect.Effect<void>
+}
+
+export const watchedTypes = Metric.gauge("vectordb_sync_watched_types", {
+  description: "Resource types currently watched",
+})
+
+export const watchEvents = Metric.counter("vectordb_sync_watch_events_total", {
+  description: "Changes observed by the watches, by type and operation",
+  incremental: true,
+})
+
+export const watchRestarts = Metric.counter("vectordb_sync_watch_restarts_total", {
+  description: "Watch requests made again, by reason (closed, expired, idle, error)",
+  incremental: true,
+})
+
+const CRD_TYPE: DiscoveredType = {
+  key: "customresourcedefinitions.apiextensions.k8s.io",
+  group: "apiextensions.k8s.io",
+  version: "v1",
+  kind: "CustomResourceDefinition",
+  plural: "customresourcedefinitions",
+  namespaced: false,
+}
+
+const apiVersionOf = (type: DiscoveredType) =>
+  type.group === "" ? type.version : `${type.group}/${type.version}`
+
+/** Same group/resource served at another version counts as another type: its ids differ. */
+const identity = (type: DiscoveredType) => `${type.key}@${type.version}`
+
+export const make = (
+  options: WatchersOptions,
+): Effect.Effect<WatchersShape, never, KubeClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const fibers = yield* FiberMap.make<string>()
+    const statuses = yield* Ref.make<ReadonlyMap<string, TypeStatus>>(new Map())
+    const running = new Map<string, TypeWatch.TypeWatch>()
+    const grace = Duration.toMillis(options.readinessGrace ?? Duration.minutes(2))
+
+    const update = (id: string, f: (status: TypeStatus) => TypeStatus) =>
+      Ref.update(statuses, (all) => {
+        const current = all.get(id)
+        if (current === undefined) return all
+        return new Map(all).set(id, f(current))
+      })
+
+    const consume = (
+      id: string,
+      type: DiscoveredType,
+      event: TypeWatch.TypeWatchEvent,
+    ): Effect.Effect<void> => {
+      switch (event._tag) {
+        case "Observed":
+          return options.offer(event.change).pipe(
+            Effect.zipRight(
+              Metric.increment(
+                Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", event.change._tag),
+              ),
+            ),
+            Effect.zipRight(
+              Effect.logDebug("observed").pipe(
+                Effect.annotateLogs({
+                  type: type.key,
+                  op: event.change._tag,
+                  id: event.change._tag === "Upsert" ? event.change.record.id : event.change.id,
+                }),
+              ),
+            ),
+          )
+        case "Listed":
+          return update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: event.objects })).pipe(
+            Effect.zipRight(
+              Effect.logInfo("listed").pipe(Effect.annotateLogs({ type: type.key, objects: event.objects })),
+            ),
+          )
+        case "Failed": {
+          const forbidden = event.error._tag === "KubeApiError" && event.error.code === 403
+          return update(id, (s) => ({
+            ...s,
+            phase: forbidden ? "forbidden" : "failing",
+            lastError: Option.some(event.error.message),
+          })).pipe(
+            Effect.zipRight(
+              (forbidden
+                ? Effect.logWarning("forbidden to list or watch this type; skipped, retried rarely")
+                : Effect.logWarning("watch failed; retrying with backoff")
+              ).pipe(Effect.annotateLogs({ type: type.key, error: event.error.message })),
+            ),
+          )
+        }
+        case "Restarted":
+          return update(id, (s) => ({ ...s, restarts: s.restarts + 1 })).pipe(
+            Effect.zipRight(Metric.increment(Metric.tagged(watchRestarts, "reason", event.reason))),
+          )
+      }
+    }
+
+    const start = (type: DiscoveredType) =>
+      Effect.gen(function* () {
+        const id = identity(type)
+        const watch = yield* TypeWatch.make(type, options.typeWatch)
+        const startedAt = yield* Clock.currentTimeMillis
+        running.set(id, watch)
+        yield* Ref.update(statuses, (all) =>
+          new Map(all).set(id, {
+            key: type.key,
+            apiVersion: apiVersionOf(type),
+            kind: type.kind,
+            phase: "listing",
+            synced: false,
+            startedAt,
+            objects: 0,
+            restarts: 0,
+            lastError: Option.none(),
+          }),
+        )
+        yield* FiberMap.run(
+          fibers,
+          id,
+          Stream.runForEach(watch.events, (event) => consume(id, type, event)),
+        )
+      })
+
+    /** The type is gone from the server: its objects are gone too, whatever the watch last saw. */
+    const stop = (id: string) =>
+      Effect.gen(function* () {
+        yield* FiberMap.remove(fibers, id)
+        const watch = running.get(id)
+        running.delete(id)
+        yield* Ref.update(statuses, (all) => {
+          const next = new Map(all)
+          next.delete(id)
+          return next
+        })
+        if (watch === undefined) return
+        const ids = yield* watch.knownIds
+        yield* Effect.forEach(ids, (objectId) => options.offer({ _tag: "Delete", id: objectId }), {
+          discard: true,
+        })
+        yield* Effect.logInfo("stopped watching a type that is no longer served").pipe(
+          Effect.annotateLogs({ type: id, deleted: ids.length }),
+        )
+      })
+
+    const reconcile = Effect.gen(function* () {
+      const discovered = yield* options.discover
+      const wanted = new Map(discovered.types.map((type) => [identity(type), type]))
+      for (const id of [...running.keys()]) if (!wanted.has(id)) yield* stop(id)
+      for (const [id, type] of wanted) if (!running.has(id)) yield* start(type)
+      yield* Metric.set(watchedTypes, running.size)
+      for (const failure of discovered.failures) {
+        yield* Effect.logWarning("discovery failed for a group-version; the rest is watched").pipe(
+          Effect.annotateLogs(failure),
+        )
+      }
+      return discovered.failures.length > 0
+    })
+
+    // Serialised: a CRD event and the timer never reconcile at the same time.
+    const lock = yield* Effect.makeSemaphore(1)
+    const context = yield* Effect.context<KubeClient>()
+    const rediscover = lock.withPermits(1)(
+      reconcile.pipe(
+        Effect.catchAll((error) =>
+          Effect.as(
+            Effect.logWarning("discovery failed; retrying").pipe(
+              Effect.annotateLogs({ error: error.message }),
+            ),
+            true,
+          ),
+        ),
+        Effect.provide(context),
+      ),
+    )
+
+    // CRD changes (created, Established, versions changed, deleted) are what makes types appear and
+    // vanish; a short debounce lets a burst of them cause one discovery.
+    const crdWatch = yield* TypeWatch.make(CRD_TYPE, options.typeWatch)
+    const crdChanges = crdWatch.events.pipe(
+      Stream.filter((event) => event._tag === "Observed"),
+      Stream.debounce(Duration.seconds(1)),
+    )
+    // Failed discoveries come back sooner than the slow timer.
+    const periodic = Stream.repeatEffectWithSchedule(Effect.void, Schedule.spaced(options.discoveryInterval))
+    yield* Stream.merge(periodic, crdChanges).pipe(
+      Stream.mapEffect(() => rediscover),
+      Stream.runForEach((failed) =>
+        failed ? Effect.forkScoped(Effect.delay(rediscover, Duration.seconds(30))) : Effect.void,
+      ),
+      Effect.forkScoped,
+    )
+
+    const status = Effect.map(Ref.get(statuses), (all) => [...all.values()])
+    return {
+      status,
+      rediscover: Effect.asVoid(rediscover),
+      ready: Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const all = yield* status
+        return (
+          running.size > 0 &&
+          all.every(
+            (s) =>
+              s.synced || s.phase === "forbidden" || (s.phase === "failing" && now - s.startedAt > grace),
+          )
+        )
+      }),
+    } satisfies WatchersShape
+  })
+
+export class Watchers extends Context.Tag("k8s-vectordb-sync/Watchers")<Watchers, WatchersShape>() {
+  static readonly make = make
+
+  /** Watches stop when the layer is released; pending changes stay with the pipeline. */
+  static readonly layer = (options: WatchersOptions): Layer.Layer<Watchers, never, KubeClient> =>
+    Layer.scoped(Watchers, make(options))
+}

@@ -1,0 +1,69 @@
+/**
+ * Runs the controller's Layers in the test process against the real control plane, with the real
+ * HTTP sender posting to a real `Receiver`: exactly what an embedding program does.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { Duration, Effect, Layer, ManagedRuntime } from "effect"
+import { SyncConfig, type SyncConfigShape } from "../../src/Config.js"
+import * as Controller from "../../src/Controller.js"
+import * as HttpSink from "../../src/HttpSink.js"
+import { KubeClient } from "../../src/kube/KubeClient.js"
+import type { SyncPipeline } from "../../src/Pipeline.js"
+import { Watchers } from "../../src/watch/Watchers.js"
+import type { Receiver } from "./Receiver.js"
+
+/** Short windows so that tests wait seconds, not minutes; tests override what they examine. */
+export const fastConfig: Partial<SyncConfigShape> = {
+  debounceWindow: Duration.millis(200),
+  debounceMaxWait: Duration.seconds(2),
+  batchFlushInterval: Duration.millis(100),
+  retryInitialBackoff: Duration.millis(100),
+  retryMaxBackoff: Duration.seconds(1),
+  shutdownTimeout: Duration.seconds(10),
+}
+
+export interface RunningController {
+  readonly runtime: ManagedRuntime.ManagedRuntime<Watchers | SyncPipeline, never>
+  readonly ready: () => Promise<boolean>
+  readonly rediscover: () => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+export const startController = async (options: {
+  readonly kubeconfig: string
+  readonly receiver: Receiver
+  readonly config?: Partial<SyncConfigShape>
+}): Promise<RunningController> => {
+  const layer = Controller.coreLayer.pipe(
+    Layer.provide(
+      HttpSink.layer({ url: options.receiver.url, timeout: "5 seconds" }).pipe(
+        Layer.provide(NodeHttpClient.layerUndici),
+      ),
+    ),
+    Layer.provide(KubeClient.layerFromFile(options.kubeconfig)),
+    Layer.provide(SyncConfig.layerFrom({ ...fastConfig, ...options.config })),
+    Layer.orDie,
+  )
+  const runtime = ManagedRuntime.make(layer)
+  await runtime.runPromise(Effect.void)
+  return {
+    runtime,
+    ready: () => runtime.runPromise(Effect.flatMap(Watchers, (w) => w.ready)),
+    rediscover: () => runtime.runPromise(Effect.flatMap(Watchers, (w) => w.rediscover)),
+    stop: () => runtime.dispose(),
+  }
+}
+
+/** Polls until `probe` holds or the deadline passes; then fails with `describe()`. */
+export const eventually = async (
+  probe: () => boolean | Promise<boolean>,
+  describe: () => string,
+  timeoutMs = 30_000,
+): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await probe()) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`not within ${timeoutMs} ms: ${describe()}`)
+}
