@@ -4,7 +4,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { InstanceRecord } from "../../src/Payload.js"
-import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
+import {
+  adminRequest,
+  createNamespace,
+  deleteNamespace,
+  expectStatus,
+  expireResourceVersions,
+  kubeContext,
+  restartApiServer,
+} from "../kube/harness.js"
 import { eventually, type RunningController, startController } from "../support/controller.js"
 import { differences, type ListedType } from "../support/convergence.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
@@ -20,7 +28,10 @@ beforeAll(async () => {
   controller = await startController({
     kubeconfig: kubeContext().adminKubeconfig,
     receiver,
-    config: { watchResourceTypes: ["configmaps", "namespaces", "deployments.apps", "secrets"] },
+    config: {
+      watchResourceTypes: ["configmaps", "namespaces", "deployments.apps", "secrets", "widgets"],
+      batchMaxSize: 50,
+    },
   })
   await eventually(
     () => controller.ready(),
@@ -147,6 +158,130 @@ describe("watcher", () => {
       kind: "Deployment",
     })
     expect(await differences(receiver, [deployments, configMaps], ns)).toEqual([])
+    await deleteNamespace(ns)
+  })
+
+  it("a CRD created after start is watched under its preferred version, once; deleting the CRD deletes its objects downstream", async () => {
+    const ns = await createNamespace("watch-crd")
+    const group = `${ns}.example.com`
+    const version = (name: string, storage: boolean) => ({
+      name,
+      served: true,
+      storage,
+      schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+    })
+    expectStatus(
+      await adminRequest("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+        metadata: { name: `widgets.${group}` },
+        spec: {
+          group,
+          scope: "Namespaced",
+          names: { plural: "widgets", singular: "widget", kind: "Widget", listKind: "WidgetList" },
+          versions: [version("v1", true), version("v2", false)],
+        },
+      }),
+      201,
+    )
+    // The API server answers for the new type once the CRD is Established.
+    let created = 0
+    await eventually(
+      async () => {
+        created = (
+          await adminRequest("POST", `/apis/${group}/v1/namespaces/${ns}/widgets`, {
+            apiVersion: `${group}/v1`,
+            kind: "Widget",
+            metadata: { name: "w1", labels: { size: "large" } },
+          })
+        ).status
+        return created === 201
+      },
+      () => `cannot create a Widget: ${created}`,
+    )
+    const v2 = `${ns}/${group}/v2/Widget/w1`
+    await eventually(() => receiver.state.has(v2), () => `no upsert of ${v2}`, 60_000)
+    expect(receiver.state.get(v2)).toMatchObject({ apiGroup: group, apiVersion: `${group}/v2`, labels: { size: "large" } })
+    // Synced once, under the preferred version only.
+    expect([...receiver.history.keys()].filter((id) => id.includes("/Widget/w1"))).toEqual([v2])
+
+    expectStatus(await adminRequest("DELETE", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${group}`), 200)
+    await eventually(() => !receiver.state.has(v2), () => `${v2} still in the receiver`, 60_000)
+    await deleteNamespace(ns)
+  })
+
+  it("namespace deletion with 300 objects: 300 deletes in batches of at most 50, not one request per object", async () => {
+    const ns = await createNamespace("watch-nsdel")
+    for (let i = 0; i < 300; i++) {
+      expectStatus(await adminRequest("POST", `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: `cm-${i}` } }), 201)
+    }
+    const ours = () => [...receiver.state.keys()].filter((id) => id.startsWith(`${ns}/v1/ConfigMap/cm-`))
+    await eventually(() => ours().length === 300, () => `receiver has ${ours().length} of 300`, 60_000)
+    const firstRequest = receiver.requests.length
+    await deleteNamespace(ns)
+    await eventually(() => ours().length === 0, () => `${ours().length} not deleted`, 120_000)
+    const deleting = receiver.requests
+      .slice(firstRequest)
+      .filter((r) => r.payload.deletes.some((id) => id.startsWith(`${ns}/v1/ConfigMap/cm-`)))
+    const deletes = deleting.flatMap((r) => r.payload.deletes.filter((id) => id.startsWith(`${ns}/v1/ConfigMap/cm-`)))
+    expect(new Set(deletes).size).toBe(300)
+    for (const request of deleting) expect(request.payload.deletes.length + request.payload.upserts.length).toBeLessThanOrEqual(50)
+    expect(deleting.length).toBeLessThan(60)
+    console.log(`namespace deletion: 300 deletes in ${deleting.length} requests`)
+  })
+
+  const churnNamespace = async (prefix: string, count: number) => {
+    const ns = await createNamespace(prefix)
+    for (let i = 0; i < count; i++) {
+      expectStatus(
+        await adminRequest("POST", `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: `cm-${i}`, labels: { v: "0" } } }),
+        201,
+      )
+    }
+    await eventually(
+      async () => (await differences(receiver, [configMaps], ns)).length === 0,
+      () => "initial state not synced",
+    )
+    return ns
+  }
+
+  /** Changes and deletes through a flaky API server: failures while it is down are ignored. */
+  const mutate = async (ns: string, round: number, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const path = `/api/v1/namespaces/${ns}/configmaps/cm-${i}`
+      const request =
+        i % 7 === round % 7
+          ? adminRequest("DELETE", path)
+          : adminRequest("PATCH", path, { metadata: { labels: { v: String(round) } } }, { contentType: "application/merge-patch+json" })
+      await request.catch(() => undefined)
+    }
+  }
+
+  it("kube-apiserver restarted mid-stream with changes and deletes around it: the receiver converges", async () => {
+    const ns = await churnNamespace("watch-restart", 40)
+    await mutate(ns, 1, 40)
+    await restartApiServer()
+    await mutate(ns, 2, 40)
+    await eventually(
+      async () => (await differences(receiver, [configMaps], ns)).length === 0,
+      async () => (await differences(receiver, [configMaps], ns)).join(", "),
+      60_000,
+    ).catch(async (error) => {
+      throw new Error(`${error}: ${(await differences(receiver, [configMaps], ns)).slice(0, 10).join(", ")}`)
+    })
+    await deleteNamespace(ns)
+  })
+
+  it("a forced 410 Gone on the open watches: relist, deletes synthesised, the receiver converges", async () => {
+    const ns = await churnNamespace("watch-gone", 40)
+    await mutate(ns, 3, 40)
+    await expireResourceVersions()
+    await mutate(ns, 4, 40)
+    await eventually(
+      async () => (await differences(receiver, [configMaps], ns)).length === 0,
+      () => "not converged after 410",
+      60_000,
+    ).catch(async (error) => {
+      throw new Error(`${error}: ${(await differences(receiver, [configMaps], ns)).slice(0, 10).join(", ")}`)
+    })
     await deleteNamespace(ns)
   })
 })

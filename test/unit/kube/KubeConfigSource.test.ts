@@ -99,6 +99,27 @@ describe("kubeconfig with a bearer token", () => {
   )
 })
 
+describe("kubeconfig with a token file", () => {
+  it.scoped("reads client-go's tokenFile relative to the kubeconfig and re-reads it after rotation", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      fs.writeFileSync(path.join(dir, "token"), "first\n")
+      const file = path.join(dir, "config")
+      fs.writeFileSync(
+        file,
+        kubeconfig({ server: "https://127.0.0.1:6443", user: "robot", userBody: "      tokenFile: token" }),
+      )
+      const source = yield* fromFiles([file])
+      expect(source.identity.authMethod).toBe("token-file")
+      expect((yield* resolveAuth(source.kubeConfig)).headers.Authorization).toBe("Bearer first")
+      fs.writeFileSync(path.join(dir, "token"), "second")
+      vi.useFakeTimers({ toFake: ["Date"] })
+      vi.setSystemTime(Date.now() + 61_000)
+      expect((yield* resolveAuth(source.kubeConfig)).headers.Authorization).toBe("Bearer second")
+    }),
+  )
+})
+
 describe("kubeconfig with a client certificate", () => {
   it.scoped("loads inline certificate data and presents it for TLS, without an Authorization header", () =>
     Effect.gen(function* () {
