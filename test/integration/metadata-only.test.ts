@@ -8,9 +8,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
-import { type RunningController, eventually, startController } from "../support/controller.js"
-import { type RecordingProxy, startRecordingProxy } from "../support/RecordingProxy.js"
+import { eventually, type RunningController, startController } from "../support/controller.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
+import { type RecordingProxy, startRecordingProxy } from "../support/RecordingProxy.js"
 
 let receiver: Receiver
 let proxy: RecordingProxy
@@ -24,7 +24,10 @@ beforeAll(async () => {
     receiver,
     config: { watchResourceTypes: ["secrets", "configmaps"] },
   })
-  await eventually(() => controller.ready(), () => "controller never became ready")
+  await eventually(
+    () => controller.ready(),
+    () => "controller never became ready",
+  )
 })
 
 afterAll(async () => {
@@ -45,7 +48,10 @@ it("every list and watch asks for PartialObjectMetadata, and a Secret's data nev
     201,
   )
   const id = `${ns}/v1/Secret/db`
-  await eventually(() => receiver.state.has(id), () => `no upsert of ${id}`)
+  await eventually(
+    () => receiver.state.has(id),
+    () => `no upsert of ${id}`,
+  )
   expect(receiver.state.get(id)?.labels).toEqual({ app: "db" })
 
   const collections = proxy.requests.filter((r) => /^\/api\/v1\/(secrets|configmaps)(\?|$)/.test(r.path))
@@ -53,8 +59,10 @@ it("every list and watch asks for PartialObjectMetadata, and a Secret's data nev
   const watches = collections.filter((r) => r.path.includes("watch=1"))
   expect(lists.length).toBeGreaterThanOrEqual(2)
   expect(watches.length).toBeGreaterThanOrEqual(2)
-  for (const r of lists) expect(r.accept).toBe("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
-  for (const r of watches) expect(r.accept).toBe("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
+  for (const r of lists)
+    expect(r.accept).toBe("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
+  for (const r of watches)
+    expect(r.accept).toBe("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
   for (const r of collections) expect(r.method).toBe("GET")
 
   for (const body of proxy.responses) {

@@ -41,7 +41,15 @@ export const startRecordingProxy = async (kube: KubeContext): Promise<RecordingP
     const index = responses.push("") - 1
     const headers = { ...req.headers, host: upstream.host }
     const forward = https.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, ...tls, agent: false },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers,
+        ...tls,
+        agent: false,
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers)
         answer.on("data", (chunk: Buffer) => {
