@@ -202,7 +202,15 @@ class Component {
     const pid = this.child?.pid
     if (pid === undefined || !this.running) return
     signalGroup(pid, "SIGTERM")
-    const exited = await Promise.race([this.exit.then(() => true), sleep(graceMs).then(() => false)])
+    // The grace timer is cleared once the process is gone, or it would hold vitest open for graceMs.
+    let timer: NodeJS.Timeout | undefined
+    const exited = await Promise.race([
+      this.exit.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), graceMs)
+      }),
+    ])
+    clearTimeout(timer)
     if (!exited) {
       signalGroup(pid, "SIGKILL")
       await this.exit

@@ -1,0 +1,127 @@
+/**
+ * The real process (`node dist/main.js`, what `npm start` runs) against the real control plane:
+ * configuration errors, health endpoints, and the final flush on SIGTERM.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { once } from "node:events"
+import { createServer } from "node:net"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
+import { eventually } from "../support/controller.js"
+import { type Receiver, startReceiver } from "../support/Receiver.js"
+
+const freePort = async (): Promise<number> => {
+  const server = createServer().listen(0, "127.0.0.1")
+  await once(server, "listening")
+  const port = (server.address() as { port: number }).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+interface Spawned {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const spawnController = (env: Record<string, string>): Spawned => {
+  const child = spawn(process.execPath, ["dist/main.js"], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exit = once(child, "exit").then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }))
+  return { child, stdout: () => stdout, stderr: () => stderr, exit }
+}
+
+let receiver: Receiver
+const running: Array<ChildProcess> = []
+
+beforeAll(async () => {
+  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" })
+  receiver = await startReceiver()
+}, 120_000)
+
+afterAll(async () => {
+  for (const child of running) if (child.exitCode === null) child.kill("SIGKILL")
+  await receiver?.close()
+})
+
+describe("the controller process", () => {
+  it("exits 1 with one line per malformed variable, naming it", async () => {
+    const spawned = spawnController({
+      BATCH_MAX_SIZE: "abc",
+      DEBOUNCE_WINDOW_MS: "-5",
+      KUBECONFIG: "/nonexistent",
+    })
+    const { code } = await spawned.exit
+    expect(code).toBe(1)
+    expect(spawned.stderr()).toContain('BATCH_MAX_SIZE: got "abc"')
+    expect(spawned.stderr()).toContain('DEBOUNCE_WINDOW_MS: got "-5"')
+  })
+
+  it("answers /healthz and /readyz, and on SIGTERM delivers changes still inside their debounce window, then exits 0", async () => {
+    const healthPort = await freePort()
+    const apiPort = await freePort()
+    const spawned = spawnController({
+      KUBECONFIG: kubeContext().adminKubeconfig,
+      INSTANCES_ENDPOINT: receiver.url,
+      WATCH_RESOURCE_TYPES: "configmaps,namespaces",
+      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
+      API_BIND_ADDRESS: `127.0.0.1:${apiPort}`,
+      DEBOUNCE_WINDOW_MS: "30000",
+      DEBOUNCE_MAX_WAIT_MS: "60000",
+      SHUTDOWN_TIMEOUT_MS: "10000",
+      LOG_LEVEL: "debug",
+    })
+    running.push(spawned.child)
+    const base = `http://127.0.0.1:${healthPort}`
+    await eventually(
+      async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200,
+      () => `no /healthz: ${spawned.stderr().slice(-2000)}`,
+    )
+    await eventually(
+      async () => (await fetch(`${base}/readyz`)).status === 200,
+      () => `never ready: ${spawned.stderr().slice(-2000)}`,
+    )
+    const detail = (await (await fetch(`${base}/readyz?verbose`)).json()) as {
+      ready: boolean
+      types: Array<{ type: string }>
+    }
+    expect(detail.ready).toBe(true)
+    expect(detail.types.map((t) => t.type).sort()).toEqual(["configmaps", "namespaces"])
+
+    const ns = await createNamespace("process-flush")
+    expectStatus(
+      await adminRequest("POST", `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: "late" } }),
+      201,
+    )
+    const id = `${ns}/v1/ConfigMap/late`
+    // Observed (debug log), but its 30 s debounce window is far from over.
+    await eventually(
+      () => spawned.stderr().includes(id),
+      () => "change not observed",
+    )
+    expect(receiver.state.has(id)).toBe(false)
+    const signalledAt = Date.now()
+    spawned.child.kill("SIGTERM")
+    const { code } = await spawned.exit
+    const tookMs = Date.now() - signalledAt
+    expect(code).toBe(0)
+    expect(receiver.state.has(id)).toBe(true)
+    expect(tookMs).toBeLessThan(10_000)
+    console.log(`SIGTERM to exit: ${tookMs} ms`)
+    await deleteNamespace(ns)
+  })
+})
