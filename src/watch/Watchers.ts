@@ -84,6 +84,10 @@ export const watchRestarts = Metric.counter("vectordb_sync_watch_restarts_total"
   incremental: true,
 })
 
+export const forbiddenTypes = Metric.gauge("vectordb_sync_forbidden_types", {
+  description: "Watched types the controller may not list or watch (403): narrow RBAC shows here",
+})
+
 const CRD_TYPE: DiscoveredType = {
   key: "customresourcedefinitions.apiextensions.k8s.io",
   group: "apiextensions.k8s.io",
@@ -109,11 +113,15 @@ export const make = (
     const grace = Duration.toMillis(options.readinessGrace ?? Duration.minutes(2))
 
     const update = (id: string, f: (status: TypeStatus) => TypeStatus) =>
-      Ref.update(statuses, (all) => {
+      Ref.updateAndGet(statuses, (all) => {
         const current = all.get(id)
         if (current === undefined) return all
         return new Map(all).set(id, f(current))
-      })
+      }).pipe(
+        Effect.flatMap((all) =>
+          Metric.set(forbiddenTypes, [...all.values()].filter((s) => s.phase === "forbidden").length),
+        ),
+      )
 
     const consume = (
       id: string,

@@ -152,7 +152,8 @@ describe("kube-apiserver restart", () => {
 
 describe("kube-controller-manager", () => {
   it("publishes kube-root-ca.crt and a default ServiceAccount into a new namespace", async () => {
-    const ns = await namespace("controllers")
+    const ns = await createNamespace("controllers", { settle: false })
+    namespaces.push(ns)
     await waitUntil(
       "kube-root-ca.crt and the default ServiceAccount",
       async () =>

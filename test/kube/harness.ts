@@ -204,8 +204,17 @@ export const expectStatus = (response: KubeResponse, ...expected: ReadonlyArray<
 
 // ---- namespaces ----------------------------------------------------------------------------------
 
-/** Creates a namespace named `<prefix>-<random>` (a valid DNS label) and returns its name. */
-export const createNamespace = async (prefix: string): Promise<string> => {
+/**
+ * Creates a namespace named `<prefix>-<random>` (a valid DNS label) and returns its name.
+ *
+ * kube-controller-manager adds a ConfigMap (kube-root-ca.crt) and a ServiceAccount (default) to every
+ * new namespace shortly after it appears; a watch opened in between would see them arrive at a
+ * random moment. So by default this resolves only once both exist; `{ settle: false }` skips that.
+ */
+export const createNamespace = async (
+  prefix: string,
+  options: { readonly settle?: boolean } = {},
+): Promise<string> => {
   const clean =
     prefix
       .toLowerCase()
@@ -214,6 +223,16 @@ export const createNamespace = async (prefix: string): Promise<string> => {
       .slice(0, 50) || "test"
   const name = `${clean}-${randomBytes(4).toString("hex")}`
   expectStatus(await adminRequest("POST", "/api/v1/namespaces", { metadata: { name } }), 201)
+  if (options.settle !== false) {
+    await waitUntil(
+      `kube-root-ca.crt and ServiceAccount default in namespace ${name}`,
+      async () =>
+        (await adminRequest("GET", `/api/v1/namespaces/${name}/configmaps/kube-root-ca.crt`)).status ===
+          200 &&
+        (await adminRequest("GET", `/api/v1/namespaces/${name}/serviceaccounts/default`)).status === 200,
+      { timeoutMs: 60_000, intervalMs: 100 },
+    )
+  }
   return name
 }
 
