@@ -224,7 +224,14 @@ export const make = (
     const reconcile = Effect.gen(function* () {
       const discovered = yield* options.discover
       const wanted = new Map(discovered.types.map((type) => [identity(type), type]))
-      for (const id of [...running.keys()]) if (!wanted.has(id)) yield* stop(id)
+      // A group that failed discovery this time has not gone away: keep its watches (and its objects
+      // downstream) until discovery says otherwise.
+      const failedGroups = new Set(
+        discovered.failures.map((f) => (f.groupVersion.includes("/") ? f.groupVersion.split("/")[0]! : "")),
+      )
+      for (const [id, watch] of [...running]) {
+        if (!wanted.has(id) && !failedGroups.has(watch.target.group)) yield* stop(id)
+      }
       for (const [id, type] of wanted) if (!running.has(id)) yield* start(type)
       yield* Metric.set(watchedTypes, running.size)
       for (const failure of discovered.failures) {
