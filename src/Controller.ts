@@ -7,10 +7,12 @@
  * pipeline's finalizer flushes everything still pending.
  */
 import { Effect, Layer } from "effect"
+import * as ApiServer from "./ApiServer.js"
 import { SyncConfig } from "./Config.js"
 import * as HealthServer from "./HealthServer.js"
 import type { KubeClient } from "./kube/KubeClient.js"
 import { SyncPipeline } from "./Pipeline.js"
+import { Resync } from "./Resync.js"
 import type { InstanceSink } from "./Sink.js"
 import * as Sinks from "./Sinks.js"
 import * as Discovery from "./watch/Discovery.js"
@@ -33,14 +35,23 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | SyncPipeli
     }),
   )
 
-/** Watches and pipeline, without the HTTP endpoints: for embedding. */
-export const coreLayer: Layer.Layer<Watchers | SyncPipeline, never, SyncConfig | KubeClient | InstanceSink> =
-  watchersLayer.pipe(Layer.provideMerge(SyncPipeline.layer))
+export type Services = Watchers | SyncPipeline | Resync
 
-/** Everything the controller process runs, given configuration, a Kubernetes client and a sink. */
-export const layer: Layer.Layer<Watchers | SyncPipeline, never, SyncConfig | KubeClient | InstanceSink> =
-  HealthServer.layer.pipe(Layer.provideMerge(coreLayer))
+/** Watches, pipeline and resync, without the HTTP endpoints: for embedding. */
+export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | InstanceSink> =
+  Resync.layer.pipe(Layer.provideMerge(watchersLayer), Layer.provideMerge(SyncPipeline.layer))
+
+/**
+ * Everything the controller process runs, given configuration, a Kubernetes client and a sink:
+ * `coreLayer` plus `/healthz`, `/readyz` on the health port and the API (`/api/v1/resync`,
+ * `/metrics`) on the API port.
+ */
+export const layer: Layer.Layer<Services, never, SyncConfig | KubeClient | InstanceSink> = Layer.mergeAll(
+  HealthServer.layer,
+  ApiServer.layer,
+).pipe(Layer.provideMerge(coreLayer))
 
 /** `layer` with the sink chosen by the configuration (HTTP or dry run). */
-export const layerWithConfiguredSink: Layer.Layer<Watchers | SyncPipeline, never, SyncConfig | KubeClient> =
-  layer.pipe(Layer.provide(Sinks.layerFromConfig))
+export const layerWithConfiguredSink: Layer.Layer<Services, never, SyncConfig | KubeClient> = layer.pipe(
+  Layer.provide(Sinks.layerFromConfig),
+)

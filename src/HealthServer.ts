@@ -6,11 +6,10 @@
  * completed; `?verbose` (or `Accept: application/json`) adds the per-type detail an operator needs
  * to see which type holds it up or is forbidden.
  */
-import { createServer } from "node:http"
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
 import { SyncConfig } from "./Config.js"
+import { serve } from "./Listen.js"
 import { Watchers } from "./watch/Watchers.js"
 
 export const router = HttpRouter.empty.pipe(
@@ -48,18 +47,5 @@ export const router = HttpRouter.empty.pipe(
 )
 
 export const layer: Layer.Layer<never, never, SyncConfig | Watchers> = Layer.unwrapEffect(
-  Effect.map(SyncConfig, (config) =>
-    HttpServer.serve(router).pipe(
-      HttpServer.withLogAddress,
-      Layer.provide(
-        NodeHttpServer.layer(() => createServer(), {
-          port: config.healthProbeBindAddress.port,
-          ...(config.healthProbeBindAddress.host === undefined
-            ? {}
-            : { host: config.healthProbeBindAddress.host }),
-        }),
-      ),
-      Layer.catchAll((error) => Layer.die(error)),
-    ),
-  ),
+  Effect.map(SyncConfig, (config) => serve(router, config.healthProbeBindAddress)),
 )

@@ -12,6 +12,7 @@
  * )
  * ```
  */
+export * as ApiServer from "./ApiServer.js"
 export * as Batcher from "./Batcher.js"
 export * as Change from "./Change.js"
 export * as Coalescer from "./Coalescer.js"
@@ -28,6 +29,8 @@ export * as Metrics from "./Metrics.js"
 export * from "./Payload.js"
 export * as Pipeline from "./Pipeline.js"
 export { SyncPipeline } from "./Pipeline.js"
+export * as PrometheusText from "./PrometheusText.js"
+export { Resync, type ResyncOutcome } from "./Resync.js"
 export * from "./Sink.js"
 export * as Sinks from "./Sinks.js"
 export * as Discovery from "./watch/Discovery.js"

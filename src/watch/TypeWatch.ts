@@ -11,7 +11,7 @@
  * - other errors back off (about 1 s doubling to 30 s, jittered, reset once healthy); a 403 is
  *   reported and retried rarely, so that narrowed RBAC costs nothing.
  */
-import { Data, Duration, Effect, Option, Random, Ref, Schedule, Stream } from "effect"
+import { Data, Deferred, Duration, Effect, Option, Queue, Random, Ref, Schedule, Stream } from "effect"
 import * as Change from "../Change.js"
 import { instanceId, type ObjectMetadata, type ResourceKind, toInstanceRecord } from "../Instance.js"
 import { KubeClient } from "../kube/KubeClient.js"
@@ -30,7 +30,7 @@ export type TypeWatchEvent = Data.TaggedEnum<{
   /** An object changed or vanished. */
   Observed: { readonly change: Change.Change }
   /** A (re)list completed: from here on the type is in sync with the server. */
-  Listed: { readonly objects: number }
+  Listed: { readonly objects: number; readonly deletes: number }
   /** A request failed; the watch goes on after a backoff (a long one for 403 Forbidden). */
   Failed: { readonly error: KubeError }
   /** The watch request ended and is made again. */
@@ -57,6 +57,17 @@ export interface TypeWatch {
   readonly events: Stream.Stream<TypeWatchEvent>
   /** Ids of the objects currently known: what to delete downstream if the type goes away. */
   readonly knownIds: Effect.Effect<ReadonlyArray<string>>
+  /**
+   * Lists the type afresh (ending the current watch), emitting upserts for every object and
+   * deletes for those that vanished; completes when that list has. Concurrent calls share a list.
+   */
+  readonly relist: Effect.Effect<ListOutcome>
+}
+
+export interface ListOutcome {
+  readonly objects: number
+  /** Deletes synthesised because objects vanished (or were re-created) since the last list. */
+  readonly deletes: number
 }
 
 type State = Data.TaggedEnum<{
@@ -105,6 +116,10 @@ export const make = (
     )
 
     const state = yield* Ref.make<State>(State.List())
+    /** Callers of `relist` waiting for the next complete list. */
+    const relistWaiters = yield* Ref.make<ReadonlyArray<Deferred.Deferred<ListOutcome>>>([])
+    /** Ends the current watch so that the next phase lists. */
+    const relistSignal = yield* Queue.sliding<void>(1)
     /** namespace/name → UID of every object currently known to exist. */
     const known = new Map<string, string>()
     const idOf = (key: string) => {
@@ -141,47 +156,73 @@ export const make = (
       )
     }
 
-    const list: Stream.Stream<TypeWatchEvent> = Stream.suspend(() => {
-      const seen = new Map<string, string>()
-      let resourceVersion = ""
-      return client.listPages(path, { accept: MediaType.partialObjectMetadataList, limit: pageSize }).pipe(
-        Stream.mapConcat((page) => {
-          resourceVersion = page.metadata.resourceVersion ?? resourceVersion
-          const events: Array<TypeWatchEvent> = []
-          for (const item of page.items) {
-            const meta = metadataOf(item)
-            if (!meta?.name) continue
-            const key = keyOf(meta)
-            const uid = meta.uid ?? ""
-            const previous = known.get(key)
-            // Deleted and re-created under the same name while we were not watching.
-            if (previous !== undefined && previous !== uid) {
-              events.push(TypeWatchEvent.Observed({ change: Change.remove(idOf(key)) }))
-            }
-            seen.set(key, uid)
-            events.push(...upsertOf(meta))
-          }
-          return events
-        }),
-        Stream.concat(
-          Stream.suspend(() => {
+    const list: Stream.Stream<TypeWatchEvent> = Stream.unwrap(
+      // Those who asked before this list started are answered by it; later ones by the next.
+      Effect.zipRight(
+        Queue.takeAll(relistSignal),
+        Effect.map(Ref.getAndSet(relistWaiters, []), (waiting) => listAnswering(waiting)),
+      ),
+    )
+
+    const listAnswering = (
+      waiting: ReadonlyArray<Deferred.Deferred<ListOutcome>>,
+    ): Stream.Stream<TypeWatchEvent> =>
+      Stream.suspend(() => {
+        const seen = new Map<string, string>()
+        let resourceVersion = ""
+        let deletes = 0
+        return client.listPages(path, { accept: MediaType.partialObjectMetadataList, limit: pageSize }).pipe(
+          Stream.mapConcat((page) => {
+            resourceVersion = page.metadata.resourceVersion ?? resourceVersion
             const events: Array<TypeWatchEvent> = []
-            for (const key of known.keys()) {
-              if (!seen.has(key)) events.push(TypeWatchEvent.Observed({ change: Change.remove(idOf(key)) }))
+            for (const item of page.items) {
+              const meta = metadataOf(item)
+              if (!meta?.name) continue
+              const key = keyOf(meta)
+              const uid = meta.uid ?? ""
+              const previous = known.get(key)
+              // Deleted and re-created under the same name while we were not watching.
+              if (previous !== undefined && previous !== uid) {
+                deletes++
+                events.push(TypeWatchEvent.Observed({ change: Change.remove(idOf(key)) }))
+              }
+              seen.set(key, uid)
+              events.push(...upsertOf(meta))
             }
-            known.clear()
-            for (const [key, uid] of seen) known.set(key, uid)
-            events.push(TypeWatchEvent.Listed({ objects: seen.size }))
-            return Stream.fromIterable(events).pipe(
-              Stream.ensuring(
-                Effect.zipRight(Ref.set(state, State.Watch({ resourceVersion })), backoff.reset),
-              ),
-            )
+            return events
           }),
-        ),
-        Stream.catchAll(recover),
-      )
-    })
+          Stream.concat(
+            Stream.suspend(() => {
+              const events: Array<TypeWatchEvent> = []
+              for (const key of known.keys()) {
+                if (seen.has(key)) continue
+                deletes++
+                events.push(TypeWatchEvent.Observed({ change: Change.remove(idOf(key)) }))
+              }
+              known.clear()
+              for (const [key, uid] of seen) known.set(key, uid)
+              const outcome = { objects: seen.size, deletes }
+              events.push(TypeWatchEvent.Listed(outcome))
+              return Stream.fromIterable(events).pipe(
+                Stream.ensuring(
+                  Effect.all([
+                    Ref.set(state, State.Watch({ resourceVersion })),
+                    backoff.reset,
+                    Effect.forEach(waiting, (deferred) => Deferred.succeed(deferred, outcome)),
+                  ]),
+                ),
+              )
+            }),
+          ),
+          // A failed list answers nobody: its waiters move on to the next attempt.
+          Stream.catchAll((error) =>
+            Stream.concat(
+              Stream.drain(Stream.fromEffect(Ref.update(relistWaiters, (later) => [...waiting, ...later]))),
+              recover(error),
+            ),
+          ),
+        )
+      })
 
     /** Applies one event to `known`; `resume` holds the version to resume from. */
     const handle = (
@@ -220,6 +261,7 @@ export const make = (
             })
             .pipe(
               Stream.timeoutFail(() => "idle" as const, idleTimeout),
+              Stream.interruptWhen(Queue.take(relistSignal)),
               Stream.mapEffect((event) =>
                 handle(event, resume).pipe(
                   Effect.catchTag("MalformedEvent", (error) =>
@@ -254,9 +296,13 @@ export const make = (
       )
 
     const phase = Stream.unwrap(
-      Effect.map(
-        Ref.get(state),
-        State.$match({ List: () => list, Watch: ({ resourceVersion }) => watch(resourceVersion) }),
+      Effect.map(Effect.zip(Ref.get(state), Ref.get(relistWaiters)), ([current, waiting]) =>
+        waiting.length > 0
+          ? list
+          : State.$match(current, {
+              List: () => list,
+              Watch: ({ resourceVersion }) => watch(resourceVersion),
+            }),
       ),
     )
 
@@ -264,5 +310,11 @@ export const make = (
       target,
       events: Stream.forever(phase),
       knownIds: Effect.sync(() => [...known.keys()].map(idOf)),
+      relist: Effect.gen(function* () {
+        const deferred = yield* Deferred.make<ListOutcome>()
+        yield* Ref.update(relistWaiters, (waiting) => [...waiting, deferred])
+        yield* Queue.offer(relistSignal, undefined)
+        return yield* Deferred.await(deferred)
+      }),
     } satisfies TypeWatch
   })

@@ -68,6 +68,19 @@ export interface WatchersShape {
   readonly ready: Effect.Effect<boolean>
   /** Runs discovery again now and starts or stops watches to match. */
   readonly rediscover: Effect.Effect<void>
+  /**
+   * Lists every watched type afresh, in parallel: upserts for all objects, deletes for those that
+   * vanished. A type that does not complete its list within `timeout` is reported, not waited for.
+   */
+  readonly relistAll: (timeout: Duration.DurationInput) => Effect.Effect<RelistOutcome>
+}
+
+export interface RelistOutcome {
+  readonly types: number
+  readonly objects: number
+  readonly deletes: number
+  /** Types whose list did not complete in time (failing, forbidden). */
+  readonly incomplete: ReadonlyArray<string>
 }
 
 export const watchedTypes = Metric.gauge("vectordb_sync_watched_types", {
@@ -149,7 +162,9 @@ export const make = (
         case "Listed":
           return update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: event.objects })).pipe(
             Effect.zipRight(
-              Effect.logInfo("listed").pipe(Effect.annotateLogs({ type: type.key, objects: event.objects })),
+              Effect.logInfo("listed").pipe(
+                Effect.annotateLogs({ type: type.key, objects: event.objects, deletes: event.deletes }),
+              ),
             ),
           )
         case "Failed": {
@@ -266,19 +281,52 @@ export const make = (
       Stream.filter((event) => event._tag === "Observed"),
       Stream.debounce(Duration.seconds(1)),
     )
-    // Failed discoveries come back sooner than the slow timer.
+    // A failed (or partly failed) discovery is tried again soon, backing off to every 30 s, rather
+    // than at the slow timer: at start-up the API server may simply not be there yet.
+    const rediscoverUntilComplete = rediscover.pipe(
+      Effect.repeat({
+        schedule: Schedule.exponential(Duration.seconds(1)).pipe(
+          Schedule.union(Schedule.spaced(Duration.seconds(30))),
+        ),
+        while: (failed) => failed,
+      }),
+    )
     const periodic = Stream.repeatEffectWithSchedule(Effect.void, Schedule.spaced(options.discoveryInterval))
     yield* Stream.merge(periodic, crdChanges).pipe(
-      Stream.mapEffect(() => rediscover),
-      Stream.runForEach((failed) =>
-        failed ? Effect.forkScoped(Effect.delay(rediscover, Duration.seconds(30))) : Effect.void,
-      ),
+      Stream.runForEach(() => rediscoverUntilComplete),
       Effect.forkScoped,
     )
 
     const status = Effect.map(Ref.get(statuses), (all) => [...all.values()])
+    const relistAll = (timeout: Duration.DurationInput) =>
+      Effect.forEach(
+        [...running.values()],
+        (watch) =>
+          watch.relist.pipe(
+            Effect.timeoutOption(timeout),
+            Effect.map((outcome) => ({
+              key: watch.target.plural + (watch.target.group ? `.${watch.target.group}` : ""),
+              outcome,
+            })),
+          ),
+        { concurrency: 4 },
+      ).pipe(
+        Effect.map((results) => ({
+          types: results.length,
+          objects: results.reduce(
+            (n, r) => n + Option.match(r.outcome, { onNone: () => 0, onSome: (o) => o.objects }),
+            0,
+          ),
+          deletes: results.reduce(
+            (n, r) => n + Option.match(r.outcome, { onNone: () => 0, onSome: (o) => o.deletes }),
+            0,
+          ),
+          incomplete: results.filter((r) => Option.isNone(r.outcome)).map((r) => r.key),
+        })),
+      )
     return {
       status,
+      relistAll,
       rediscover: Effect.asVoid(rediscover),
       ready: Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis

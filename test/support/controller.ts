@@ -8,7 +8,7 @@ import { SyncConfig, type SyncConfigShape } from "../../src/Config.js"
 import * as Controller from "../../src/Controller.js"
 import * as HttpSink from "../../src/HttpSink.js"
 import { KubeClient } from "../../src/kube/KubeClient.js"
-import type { SyncPipeline } from "../../src/Pipeline.js"
+import { Resync, type ResyncOutcome } from "../../src/Resync.js"
 import { Watchers } from "../../src/watch/Watchers.js"
 import type { Receiver } from "./Receiver.js"
 
@@ -23,9 +23,10 @@ export const fastConfig: Partial<SyncConfigShape> = {
 }
 
 export interface RunningController {
-  readonly runtime: ManagedRuntime.ManagedRuntime<Watchers | SyncPipeline, never>
+  readonly runtime: ManagedRuntime.ManagedRuntime<Controller.Services, never>
   readonly ready: () => Promise<boolean>
   readonly rediscover: () => Promise<void>
+  readonly resync: () => Promise<ResyncOutcome>
   readonly stop: () => Promise<void>
 }
 
@@ -33,8 +34,10 @@ export const startController = async (options: {
   readonly kubeconfig: string
   readonly receiver: Receiver
   readonly config?: Partial<SyncConfigShape>
+  /** Also serve the health and API endpoints (`Controller.layer`); default: the core only. */
+  readonly endpoints?: boolean
 }): Promise<RunningController> => {
-  const layer = Controller.coreLayer.pipe(
+  const layer = (options.endpoints ? Controller.layer : Controller.coreLayer).pipe(
     Layer.provide(
       HttpSink.layer({ url: options.receiver.url, timeout: "5 seconds" }).pipe(
         Layer.provide(NodeHttpClient.layerUndici),
@@ -50,6 +53,7 @@ export const startController = async (options: {
     runtime,
     ready: () => runtime.runPromise(Effect.flatMap(Watchers, (w) => w.ready)),
     rediscover: () => runtime.runPromise(Effect.flatMap(Watchers, (w) => w.rediscover)),
+    resync: () => runtime.runPromise(Effect.flatMap(Resync, (r) => r.run)),
     stop: () => runtime.dispose(),
   }
 }

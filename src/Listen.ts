@@ -1,0 +1,22 @@
+/** Serves an `HttpRouter` on a `[host]:port` bind address with Node's HTTP server. */
+import { createServer } from "node:http"
+import { type HttpRouter, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Layer } from "effect"
+import type { BindAddress } from "./Config.js"
+
+export const serve = <E, R>(
+  router: HttpRouter.HttpRouter<E, R>,
+  address: BindAddress,
+): Layer.Layer<never, never, Exclude<R, HttpServer.HttpServer>> =>
+  HttpServer.serve(router).pipe(
+    HttpServer.withLogAddress,
+    Layer.provide(
+      NodeHttpServer.layer(() => createServer(), {
+        port: address.port,
+        ...(address.host === undefined ? {} : { host: address.host }),
+      }),
+    ),
+    // A port that cannot be bound is a configuration error the process cannot live with.
+    Layer.orDie,
+  ) as Layer.Layer<never, never, Exclude<R, HttpServer.HttpServer>>

@@ -1,0 +1,95 @@
+/**
+ * Full resync: every `RESYNC_INTERVAL_MIN` and on `POST /api/v1/resync`. Every watched type is
+ * listed afresh; the pipeline forgets what it handed over, so every current object is sent again
+ * (a receiver that lost data gets it back), and objects that vanished unseen are deleted. A resync
+ * requested while one runs joins it rather than starting another.
+ */
+import { Context, Deferred, Duration, Effect, Layer, Metric, Option, Ref, type Scope } from "effect"
+import { SyncConfig } from "./Config.js"
+import { SyncPipeline } from "./Pipeline.js"
+import { Watchers } from "./watch/Watchers.js"
+
+export interface ResyncOutcome {
+  /** Types listed. */
+  readonly types: number
+  /** Upserts queued: every object the lists returned. */
+  readonly upserts: number
+  /** Deletes queued for objects that had vanished. */
+  readonly deletes: number
+  /** Types that could not be listed in time (failing or forbidden): not resynced. */
+  readonly incomplete: ReadonlyArray<string>
+}
+
+export const resyncs = Metric.counter("vectordb_sync_resyncs_total", {
+  description: "Full resyncs run (periodic and requested)",
+  incremental: true,
+})
+
+export interface ResyncShape {
+  /** Runs a resync, or joins the one running, and answers with what it queued. */
+  readonly run: Effect.Effect<ResyncOutcome>
+}
+
+/** How long one type's list may take before the resync reports it instead of waiting. */
+const LIST_TIMEOUT = Duration.minutes(2)
+
+export const make: Effect.Effect<ResyncShape, never, Watchers | SyncPipeline | SyncConfig | Scope.Scope> =
+  Effect.gen(function* () {
+    const watchers = yield* Watchers
+    const pipeline = yield* SyncPipeline
+    const config = yield* SyncConfig
+    const scope = yield* Effect.scope
+    const running = yield* Ref.make(Option.none<Deferred.Deferred<ResyncOutcome>>())
+
+    const once = Effect.gen(function* () {
+      yield* Effect.logInfo("resync started")
+      yield* pipeline.forgetHandedOver
+      const relisted = yield* watchers.relistAll(LIST_TIMEOUT)
+      const outcome: ResyncOutcome = {
+        types: relisted.types,
+        upserts: relisted.objects,
+        deletes: relisted.deletes,
+        incomplete: relisted.incomplete,
+      }
+      yield* Metric.increment(resyncs)
+      yield* Effect.logInfo("resync queued").pipe(
+        Effect.annotateLogs({ ...outcome, incomplete: outcome.incomplete.join(",") }),
+      )
+      return outcome
+    })
+
+    const run: Effect.Effect<ResyncOutcome> = Effect.gen(function* () {
+      const mine = yield* Deferred.make<ResyncOutcome>()
+      const joined = yield* Ref.modify(
+        running,
+        (
+          current,
+        ): readonly [
+          Option.Option<Deferred.Deferred<ResyncOutcome>>,
+          Option.Option<Deferred.Deferred<ResyncOutcome>>,
+        ] => (Option.isSome(current) ? [current, current] : [Option.none(), Option.some(mine)]),
+      )
+      if (Option.isSome(joined)) return yield* Deferred.await(joined.value)
+      // Forked into the layer's scope: a client that hangs up does not abort the resync.
+      yield* once.pipe(
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.done(mine, exit)),
+        Effect.ensuring(Ref.set(running, Option.none())),
+        Effect.forkIn(scope),
+      )
+      return yield* Deferred.await(mine)
+    })
+
+    yield* Option.match(config.resyncInterval, {
+      onNone: () => Effect.void,
+      onSome: (interval) => Effect.forkScoped(Effect.forever(Effect.delay(run, interval))),
+    })
+    return { run } satisfies ResyncShape
+  })
+
+export class Resync extends Context.Tag("k8s-vectordb-sync/Resync")<Resync, ResyncShape>() {
+  static readonly layer: Layer.Layer<Resync, never, Watchers | SyncPipeline | SyncConfig> = Layer.scoped(
+    Resync,
+    make,
+  )
+}
