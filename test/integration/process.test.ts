@@ -8,6 +8,7 @@ import { createServer } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
 import { eventually } from "../support/controller.js"
+import { parsePrometheusText, sampleValue } from "../support/prometheus.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
 const freePort = async (): Promise<number> => {
@@ -122,6 +123,67 @@ describe("the controller process", () => {
     expect(receiver.state.has(id)).toBe(true)
     expect(tookMs).toBeLessThan(10_000)
     console.log(`SIGTERM to exit: ${tookMs} ms`)
+    await deleteNamespace(ns)
+  })
+
+  it("serves /metrics in Prometheus text format, and its counters match what the receiver got", async () => {
+    const own = await startReceiver()
+    const apiPort = await freePort()
+    const spawned = spawnController({
+      KUBECONFIG: kubeContext().adminKubeconfig,
+      INSTANCES_ENDPOINT: own.url,
+      WATCH_RESOURCE_TYPES: "configmaps",
+      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      API_BIND_ADDRESS: `127.0.0.1:${apiPort}`,
+      DEBOUNCE_WINDOW_MS: "100",
+      BATCH_FLUSH_INTERVAL_MS: "50",
+    })
+    running.push(spawned.child)
+    const ns = await createNamespace("process-metrics")
+    for (const name of ["a", "b", "c"]) {
+      expectStatus(
+        await adminRequest("POST", `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name } }),
+        201,
+      )
+    }
+    const ids = ["a", "b", "c"].map((name) => `${ns}/v1/ConfigMap/${name}`)
+    await eventually(
+      () => ids.every((id) => own.state.has(id)),
+      () => `not synced: ${spawned.stderr().slice(-1500)}`,
+    )
+    expectStatus(await adminRequest("DELETE", `/api/v1/namespaces/${ns}/configmaps/c`), 200)
+    await eventually(
+      () => !own.state.has(ids[2]!),
+      () => "delete not synced",
+    )
+
+    const scrape = async () => {
+      const response = await fetch(`http://127.0.0.1:${apiPort}/metrics`)
+      expect(response.headers.get("content-type")).toContain("text/plain")
+      return parsePrometheusText(await response.text())
+    }
+    const acked = own.requests.filter((r) => r.answer.kind === "status" && r.answer.status === 200)
+    const samples = await scrape()
+    expect(sampleValue(samples, "vectordb_sync_upserts_sent_total")).toBe(
+      acked.reduce((n, r) => n + r.payload.upserts.length, 0),
+    )
+    expect(sampleValue(samples, "vectordb_sync_deletes_sent_total")).toBe(
+      acked.reduce((n, r) => n + r.payload.deletes.length, 0),
+    )
+    expect(sampleValue(samples, "vectordb_sync_requests_total", { outcome: "success" })).toBe(acked.length)
+    expect(sampleValue(samples, "vectordb_sync_send_duration_seconds_count")).toBe(own.requests.length)
+    expect(sampleValue(samples, "vectordb_sync_watched_types")).toBe(1)
+    expect(sampleValue(samples, "vectordb_sync_pending_entries")).toBe(0)
+    expect(
+      sampleValue(samples, "vectordb_sync_watch_events_total", { type: "configmaps", op: "Delete" }),
+    ).toBeGreaterThanOrEqual(1)
+    expect(sampleValue(samples, "vectordb_sync_last_success_timestamp_seconds")).toBeGreaterThan(
+      Date.now() / 1000 - 60,
+    )
+
+    spawned.child.kill("SIGTERM")
+    expect((await spawned.exit).code).toBe(0)
+    await own.close()
     await deleteNamespace(ns)
   })
 })

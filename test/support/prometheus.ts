@@ -58,7 +58,7 @@ export const parsePrometheusText = (text: string): ReadonlyArray<Sample> => {
   return samples
 }
 
-export const valueOf = (
+export const sampleValue = (
   samples: ReadonlyArray<Sample>,
   name: string,
   labels: Readonly<Record<string, string>> = {},
