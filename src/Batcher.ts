@@ -7,24 +7,31 @@
  */
 import { Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import type { Change } from "./Change.js"
-import { type Batch, Coalescer, type CoalescerOptions } from "./Coalescer.js"
+import {
+  type Batch,
+  Coalescer,
+  type CoalescerOptions,
+  instanceCodec,
+  type Keyed,
+  type KeyedCodec,
+} from "./Coalescer.js"
 
-export type { Batch, CoalescerOptions as BatcherOptions } from "./Coalescer.js"
+export type { Batch, CoalescerOptions as BatcherOptions, Keyed, KeyedCodec } from "./Coalescer.js"
 
-export interface Batcher {
+export interface Batcher<C extends Keyed = Change> {
   /** Never blocks and never fails: the change is merged into the pending entry of its id. */
-  readonly offer: (change: Change) => Effect.Effect<void>
+  readonly offer: (change: C) => Effect.Effect<void>
   /**
    * Waits until a batch may go out, or until the batcher is closed and empty (then `false`).
    * Interruptible; it takes nothing, so interrupting it loses nothing.
    */
   readonly awaitBatch: Effect.Effect<boolean>
   /** Takes the batch that is due now, if any. Synchronous: pair it with `awaitBatch`. */
-  readonly takeNow: Effect.Effect<Option.Option<Batch>>
+  readonly takeNow: Effect.Effect<Option.Option<Batch<C>>>
   /** Puts back an undelivered batch, except for ids that have newer changes. */
-  readonly requeue: (batch: Batch) => Effect.Effect<void>
+  readonly requeue: (batch: Batch<C>) => Effect.Effect<void>
   /** Records that the receiver refused a change for good. */
-  readonly setAside: (change: Change) => Effect.Effect<void>
+  readonly setAside: (change: C) => Effect.Effect<void>
   /** Makes the next upsert of every id go out even if it equals what was sent before. */
   readonly forgetHandedOver: Effect.Effect<void>
   /** No more changes: everything pending is due now, ripe or not. */
@@ -33,9 +40,12 @@ export interface Batcher {
   readonly pending: Effect.Effect<number>
 }
 
-export const make = (options: CoalescerOptions): Effect.Effect<Batcher> =>
+export const make = <C extends Keyed>(
+  options: CoalescerOptions,
+  codec: KeyedCodec<C>,
+): Effect.Effect<Batcher<C>> =>
   Effect.gen(function* () {
-    const state = new Coalescer(options)
+    const state = new Coalescer<C>(options, codec)
     // Capacity one: any number of offers while the consumer is busy collapse into a single wake-up.
     const wakeUp = yield* Queue.sliding<void>(1)
     const notify = Queue.offer(wakeUp, undefined)
@@ -73,11 +83,11 @@ export const make = (options: CoalescerOptions): Effect.Effect<Batcher> =>
         notify,
       ),
       pending: Effect.sync(() => state.size),
-    } satisfies Batcher
+    } satisfies Batcher<C>
   })
 
 /** The next batch, waiting as long as the rules say; `None` once closed and empty. */
-export const take = (batcher: Batcher): Effect.Effect<Option.Option<Batch>> =>
+export const take = <C extends Keyed>(batcher: Batcher<C>): Effect.Effect<Option.Option<Batch<C>>> =>
   Effect.flatMap(batcher.awaitBatch, (more) =>
     more
       ? Effect.flatMap(batcher.takeNow, (batch) =>
@@ -98,7 +108,7 @@ export const debounceBatch =
   <E, R>(changes: Stream.Stream<Change, E, R>): Stream.Stream<Batch, E, R> =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
-        const batcher = yield* make(options)
+        const batcher = yield* make(options, instanceCodec)
         const upstream = yield* changes.pipe(
           Stream.runForEach(batcher.offer),
           Effect.ensuring(batcher.close),

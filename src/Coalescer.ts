@@ -6,8 +6,7 @@
  * waits; `Batcher` adds time and waiting on top. That keeps every rule here testable as a pure
  * function of its inputs.
  */
-import type { Change } from "./Change.js"
-import { idOf } from "./Change.js"
+import { type Change, idOf } from "./Change.js"
 
 export interface CoalescerOptions {
   /** An upsert is ripe once its id has been quiet this long. */
@@ -20,11 +19,29 @@ export interface CoalescerOptions {
   readonly batchMaxSize: number
 }
 
-/** Changes handed to the sink together; ids are distinct and deletes come first. */
-export type Batch = ReadonlyArray<Change>
+/** What the coalescer works on: upserts and deletes, keyed. */
+export interface Keyed {
+  readonly _tag: "Upsert" | "Delete"
+}
 
-interface Entry {
-  readonly change: Change
+/** How to key and compare changes of one kind. */
+export interface KeyedCodec<C extends Keyed> {
+  readonly idOf: (change: C) => string
+  /** Upserts only: equal fingerprints mean the update changes nothing downstream. */
+  readonly fingerprintOf: (change: C) => string
+}
+
+/** Instance changes: keyed by record id, compared by their serialised record. */
+export const instanceCodec: KeyedCodec<Change> = {
+  idOf,
+  fingerprintOf: (change) => (change._tag === "Upsert" ? JSON.stringify(change.record) : ""),
+}
+
+/** Changes handed to the sink together; ids are distinct and deletes come first. */
+export type Batch<C extends Keyed = Change> = ReadonlyArray<C>
+
+interface Entry<C> {
+  readonly change: C
   /** Serialised record of an upsert, compared to suppress changes that change nothing. */
   readonly fingerprint: string | undefined
   /** When the id became pending; bounds the debounce by `debounceMaxWaitMs`. */
@@ -33,12 +50,9 @@ interface Entry {
   readonly dueAt: number
 }
 
-const fingerprintOf = (change: Change): string | undefined =>
-  change._tag === "Upsert" ? JSON.stringify(change.record) : undefined
-
-export class Coalescer {
+export class Coalescer<C extends Keyed = Change> {
   /** Insertion-ordered, so older ids tend to leave first. */
-  private readonly entries = new Map<string, Entry>()
+  private readonly entries = new Map<string, Entry<C>>()
   /**
    * The fingerprint of the last upsert of each id handed to the sink. Recorded when a batch is
    * taken rather than when it is acknowledged, so that a change arriving while its predecessor is
@@ -47,7 +61,14 @@ export class Coalescer {
   private readonly handedOver = new Map<string, string>()
   private closed = false
 
-  constructor(readonly options: CoalescerOptions) {}
+  constructor(
+    readonly options: CoalescerOptions,
+    private readonly codec: KeyedCodec<C>,
+  ) {}
+
+  private fingerprintOf(change: C): string | undefined {
+    return change._tag === "Upsert" ? this.codec.fingerprintOf(change) : undefined
+  }
 
   /** Distinct ids waiting to be sent. */
   get size(): number {
@@ -58,14 +79,14 @@ export class Coalescer {
     return this.closed
   }
 
-  offer(change: Change, now: number): void {
-    const id = idOf(change)
+  offer(change: C, now: number): void {
+    const id = this.codec.idOf(change)
     if (change._tag === "Delete") {
       // Not debounced: a delete replaces whatever was pending for the id and is due now.
       this.entries.set(id, { change, fingerprint: undefined, firstAt: now, dueAt: now })
       return
     }
-    const fingerprint = fingerprintOf(change)!
+    const fingerprint = this.codec.fingerprintOf(change)
     const current = this.entries.get(id)
     if (current?.fingerprint === fingerprint) return // same record again: not a change, the window is not reset
     if (this.handedOver.get(id) === fingerprint) {
@@ -90,10 +111,10 @@ export class Coalescer {
    * or when the oldest ripe upsert has waited `batchFlushIntervalMs` for company. Once closed,
    * everything is due, ripe or not.
    */
-  take(now: number): Batch | undefined {
+  take(now: number): Batch<C> | undefined {
     if (!this.hasBatch(now)) return undefined
     const { batchMaxSize } = this.options
-    const batch: Array<Change> = []
+    const batch: Array<C> = []
     // Deletes first: they must never wait behind upserts, and a receiver applies them first anyway.
     for (const wanted of ["Delete", "Upsert"] as const) {
       for (const [id, entry] of this.entries) {
@@ -122,7 +143,7 @@ export class Coalescer {
     return due > 0 && oldestDue + batchFlushIntervalMs <= now
   }
 
-  private isDue(entry: Entry, now: number): boolean {
+  private isDue(entry: Entry<C>, now: number): boolean {
     return this.closed || entry.dueAt <= now
   }
 
@@ -145,20 +166,20 @@ export class Coalescer {
    * arrived meanwhile: then the newer one is what must be sent, and the older one must never
    * follow it. The receiver's state of these ids is unknown from now on.
    */
-  requeue(batch: Batch, now: number): void {
+  requeue(batch: Batch<C>, now: number): void {
     for (const change of batch) {
-      const id = idOf(change)
+      const id = this.codec.idOf(change)
       this.handedOver.delete(id)
       if (this.entries.has(id)) continue
       // Overdue, so it goes out with the next batch instead of waiting for company again.
       const dueAt = now - this.options.batchFlushIntervalMs
-      this.entries.set(id, { change, fingerprint: fingerprintOf(change), firstAt: dueAt, dueAt })
+      this.entries.set(id, { change, fingerprint: this.fingerprintOf(change), firstAt: dueAt, dueAt })
     }
   }
 
   /** A change the receiver refused for good: what it holds for the id is unknown. */
-  setAside(change: Change): void {
-    this.handedOver.delete(idOf(change))
+  setAside(change: C): void {
+    this.handedOver.delete(this.codec.idOf(change))
   }
 
   /** Forget what the receiver was given, so that the next upsert of every id is sent (resync). */

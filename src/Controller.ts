@@ -8,6 +8,7 @@
  */
 import { Effect, Layer } from "effect"
 import * as ApiServer from "./ApiServer.js"
+import * as Capabilities from "./Capabilities.js"
 import { SyncConfig } from "./Config.js"
 import * as HealthServer from "./HealthServer.js"
 import type { KubeClient } from "./kube/KubeClient.js"
@@ -43,12 +44,13 @@ export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | I
 
 /**
  * Everything the controller process runs, given configuration, a Kubernetes client and a sink:
- * `coreLayer` plus `/healthz`, `/readyz` on the health port and the API (`/api/v1/resync`,
- * `/metrics`) on the API port.
+ * `coreLayer` plus `/healthz`, `/readyz` on the health port, the API (`/api/v1/resync`,
+ * `/metrics`) on the API port, and the CRD capabilities pipeline when `CAPABILITIES_ENDPOINT` is set.
  */
 export const layer: Layer.Layer<Services, never, SyncConfig | KubeClient | InstanceSink> = Layer.mergeAll(
   HealthServer.layer,
   ApiServer.layer,
+  Capabilities.layer,
 ).pipe(Layer.provideMerge(coreLayer))
 
 /** `layer` with the sink chosen by the configuration (HTTP or dry run). */

@@ -8,7 +8,13 @@
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import type { SyncPayload } from "./Payload.js"
-import { InstanceSink, type InstanceSinkService, SinkRejected, SinkUnavailable } from "./Sink.js"
+import {
+  InstanceSink,
+  type InstanceSinkService,
+  type SinkError,
+  SinkRejected,
+  SinkUnavailable,
+} from "./Sink.js"
 
 export interface HttpSinkOptions {
   readonly url: URL | string
@@ -54,19 +60,22 @@ const classify = (response: HttpClientResponse.HttpClientResponse) =>
     return yield* new SinkRejected({ status, body })
   })
 
-export const make = (options: HttpSinkOptions) =>
+/** One JSON POST per call, classified into success, `SinkUnavailable` or `SinkRejected`. */
+export const makePoster = (
+  options: HttpSinkOptions,
+): Effect.Effect<(body: unknown) => Effect.Effect<void, SinkError>, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const url = options.url.toString()
     const timeout = Duration.decode(options.timeout)
     const token = options.bearerToken ?? Effect.succeedNone
 
-    const send = (payload: SyncPayload) =>
+    return (body: unknown) =>
       Effect.gen(function* () {
         const bearer = yield* token
         const request = HttpClientRequest.post(url).pipe(
           HttpClientRequest.acceptJson,
-          HttpClientRequest.bodyUnsafeJson(payload),
+          HttpClientRequest.bodyUnsafeJson(body),
           Option.isSome(bearer) ? HttpClientRequest.bearerToken(bearer.value) : (request) => request,
         )
         const response = yield* client.execute(request)
@@ -81,9 +90,12 @@ export const make = (options: HttpSinkOptions) =>
           Effect.fail(new SinkUnavailable({ reason: error.message, cause: error })),
         ),
       )
-
-    return InstanceSink.make(send) satisfies InstanceSinkService
   })
+
+export const make = (
+  options: HttpSinkOptions,
+): Effect.Effect<InstanceSinkService, never, HttpClient.HttpClient> =>
+  Effect.map(makePoster(options), (post) => InstanceSink.make((payload: SyncPayload) => post(payload)))
 
 /** Needs an `HttpClient`, e.g. `NodeHttpClient.layerUndici`. */
 export const layer = (options: HttpSinkOptions): Layer.Layer<InstanceSink, never, HttpClient.HttpClient> =>

@@ -23,12 +23,11 @@ import {
 } from "effect"
 import * as Batcher from "./Batcher.js"
 import type { Change } from "./Change.js"
-import { idOf } from "./Change.js"
-import type { Batch } from "./Coalescer.js"
+import { type Batch, instanceCodec, type Keyed, type KeyedCodec } from "./Coalescer.js"
 import { SyncConfig, type SyncConfigShape } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 import type { SyncPayload } from "./Payload.js"
-import { InstanceSink, type SinkRejected, type SinkUnavailable } from "./Sink.js"
+import { InstanceSink, type SinkError, type SinkRejected, type SinkUnavailable } from "./Sink.js"
 
 export interface PipelineOptions extends Batcher.BatcherOptions {
   /** How long the final flush may take once the pipeline is interrupted. */
@@ -38,9 +37,9 @@ export interface PipelineOptions extends Batcher.BatcherOptions {
   readonly retryMaxBackoff: Duration.DurationInput
 }
 
-export interface Pipeline {
+export interface Pipeline<C extends Keyed = Change> {
   /** Never blocks: the change merges into the pending entry of its id. */
-  readonly offer: (change: Change) => Effect.Effect<void>
+  readonly offer: (change: C) => Effect.Effect<void>
   /** Distinct ids waiting to be sent. */
   readonly pending: Effect.Effect<number>
   /** Makes the next upsert of every id go out even if unchanged (a resync re-sends everything). */
@@ -60,8 +59,8 @@ export const toPayload = (batch: Batch): SyncPayload => {
 }
 
 /** A batch, or what is left of it, that did not reach the receiver this time. */
-class Undelivered extends Data.TaggedError("Undelivered")<{
-  readonly batch: Batch
+class Undelivered<C extends Keyed> extends Data.TaggedError("Undelivered")<{
+  readonly batch: Batch<C>
   readonly error: SinkUnavailable
 }> {}
 
@@ -86,60 +85,91 @@ export const retrySchedule = (options: {
   )
 }
 
-const halves = (batch: Batch): readonly [Batch, Batch] => {
+const halves = <C extends Keyed>(batch: Batch<C>): readonly [Batch<C>, Batch<C>] => {
   const middle = Math.ceil(batch.length / 2)
   return [batch.slice(0, middle), batch.slice(middle)]
 }
 
-export const make = (options: PipelineOptions): Effect.Effect<Pipeline, never, InstanceSink | Scope.Scope> =>
-  Effect.gen(function* () {
-    const sink = yield* InstanceSink
-    const batcher = yield* Batcher.make(options)
-    const retry = retrySchedule({ initial: options.retryInitialBackoff, max: options.retryMaxBackoff })
+/** What a pipeline delivers and how: the keys of its changes and one attempt at sending a batch. */
+export interface Delivery<C extends Keyed> {
+  /** Tags the metrics and logs (`instances`, `capabilities`). */
+  readonly name: string
+  readonly codec: KeyedCodec<C>
+  readonly send: (batch: Batch<C>) => Effect.Effect<void, SinkError>
+}
 
-    const setAside = (change: Change, error: SinkRejected) =>
+/** The instance pipeline: `Change`s to the `InstanceSink` as `{upserts, deletes}` payloads. */
+export const make = (options: PipelineOptions): Effect.Effect<Pipeline, never, InstanceSink | Scope.Scope> =>
+  Effect.flatMap(InstanceSink, (sink) =>
+    makeWith(options, {
+      name: "instances",
+      codec: instanceCodec,
+      send: (batch) => sink.send(toPayload(batch)),
+    }),
+  )
+
+/** A pipeline for any keyed changes: debounce, batching, retries and the final flush. */
+export const makeWith = <C extends Keyed>(
+  options: PipelineOptions,
+  delivery: Delivery<C>,
+): Effect.Effect<Pipeline<C>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const batcher = yield* Batcher.make(options, delivery.codec)
+    const retry = retrySchedule({ initial: options.retryInitialBackoff, max: options.retryMaxBackoff })
+    const tagged = <T, I, O>(metric: Metric.Metric<T, I, O>) =>
+      Metric.tagged(metric, "pipeline", delivery.name)
+
+    const setAside = (change: C, error: SinkRejected) =>
       Effect.logError("receiver refused a change for good; set aside").pipe(
-        Effect.annotateLogs({ id: idOf(change), op: change._tag, status: error.status, body: error.body }),
+        Effect.annotateLogs({
+          pipeline: delivery.name,
+          id: delivery.codec.idOf(change),
+          op: change._tag,
+          status: error.status,
+          body: error.body,
+        }),
         Effect.zipRight(batcher.setAside(change)),
-        Effect.zipRight(Metric.increment(Metrics.rejectedEntries)),
+        Effect.zipRight(Metric.increment(tagged(Metrics.rejectedEntries))),
       )
 
-    const sendOnce = (batch: Batch) =>
+    const sendOnce = (batch: Batch<C>) =>
       Effect.gen(function* () {
-        const payload = toPayload(batch)
+        const upserts = batch.filter((change) => change._tag === "Upsert").length
+        const deletes = batch.length - upserts
         const start = yield* Clock.currentTimeMillis
-        const outcome = yield* Effect.either(sink.send(payload))
+        const outcome = yield* Effect.either(delivery.send(batch))
         const end = yield* Clock.currentTimeMillis
-        yield* Metric.update(Metrics.sendDuration, (end - start) / 1000)
+        yield* Metric.update(tagged(Metrics.sendDuration), (end - start) / 1000)
         const tag =
           outcome._tag === "Right"
             ? "success"
             : outcome.left._tag === "SinkRejected"
               ? "rejected"
               : "unavailable"
-        yield* Metric.increment(Metric.tagged(Metrics.requests, "outcome", tag))
+        yield* Metric.increment(Metric.tagged(tagged(Metrics.requests), "outcome", tag))
         yield* Effect.logInfo("sent batch").pipe(
           Effect.annotateLogs({
-            upserts: payload.upserts.length,
-            deletes: payload.deletes.length,
+            pipeline: delivery.name,
+            upserts,
+            deletes,
             outcome: tag,
             ms: end - start,
           }),
         )
         if (outcome._tag === "Right") {
-          yield* Metric.incrementBy(Metrics.upsertsSent, payload.upserts.length)
-          yield* Metric.incrementBy(Metrics.deletesSent, payload.deletes.length)
-          yield* Metric.set(Metrics.lastSuccess, end / 1000)
+          yield* Metric.incrementBy(tagged(Metrics.upsertsSent), upserts)
+          yield* Metric.incrementBy(tagged(Metrics.deletesSent), deletes)
+          yield* Metric.set(tagged(Metrics.lastSuccess), end / 1000)
         }
         return yield* outcome
       })
 
     // A permanent rejection of several entries says nothing about which one is bad: halve until
     // single entries are refused, so that every valid entry still arrives.
-    const deliver = (batch: Batch): Effect.Effect<void, Undelivered> =>
+    const deliver = (batch: Batch<C>): Effect.Effect<void, Undelivered<C>> =>
       sendOnce(batch).pipe(
         Effect.catchTags({
-          SinkUnavailable: (error) => Effect.fail(new Undelivered({ batch, error })),
+          SinkUnavailable: (error) => Effect.fail(new Undelivered<C>({ batch, error })),
           SinkRejected: (error) => {
             if (batch.length === 1) return setAside(batch[0]!, error)
             const [first, second] = halves(batch)
@@ -174,7 +204,7 @@ export const make = (options: PipelineOptions): Effect.Effect<Pipeline, never, I
                     onSuccess: () => Effect.as(driver.reset, true),
                     onFailure: (undelivered) =>
                       batcher.requeue(undelivered.batch).pipe(
-                        Effect.zipRight(Metric.increment(Metrics.retries)),
+                        Effect.zipRight(Metric.increment(tagged(Metrics.retries))),
                         Effect.zipRight(
                           Effect.logWarning("receiver unavailable; will retry").pipe(
                             Effect.annotateLogs({
@@ -190,7 +220,11 @@ export const make = (options: PipelineOptions): Effect.Effect<Pipeline, never, I
                 )
               }),
         ),
-      ).pipe(Effect.tap(() => Effect.flatMap(batcher.pending, (n) => Metric.set(Metrics.pendingEntries, n))))
+      ).pipe(
+        Effect.tap(() =>
+          Effect.flatMap(batcher.pending, (n) => Metric.set(tagged(Metrics.pendingEntries), n)),
+        ),
+      )
       yield* Effect.repeat(step, { while: (more) => more })
     })
 
@@ -215,7 +249,7 @@ export const make = (options: PipelineOptions): Effect.Effect<Pipeline, never, I
       pending: batcher.pending,
       forgetHandedOver: batcher.forgetHandedOver,
       drain: Effect.zipRight(batcher.close, Fiber.join(sender)),
-    } satisfies Pipeline
+    } satisfies Pipeline<C>
   })
 
 /**

@@ -108,8 +108,10 @@ describe("resync", () => {
     const ns = await populated("resync-api", 3)
     const apiPort = await freePort()
     const healthPort = await freePort()
+    // Every type of the cluster, so that a resync takes long enough for the two requests to meet.
     const { receiver, controller } = await start(
       {
+        watchResourceTypes: [],
         apiBindAddress: { host: "127.0.0.1", port: apiPort },
         healthProbeBindAddress: { host: "127.0.0.1", port: healthPort },
       },
@@ -118,8 +120,12 @@ describe("resync", () => {
     await eventually(
       () => controller.ready(),
       () => "not ready",
+      60_000,
     )
-    await converged(receiver, ns)
+    await eventually(
+      () => [0, 1, 2].every((i) => receiver.state.has(`${ns}/v1/ConfigMap/cm-${i}`)),
+      () => "not synced",
+    )
     const metricsBefore = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text()
     const resyncsBefore = Number(/^vectordb_sync_resyncs_total (\d+)$/m.exec(metricsBefore)?.[1] ?? 0)
     const [a, b] = await Promise.all([
@@ -130,7 +136,8 @@ describe("resync", () => {
     expect(b.status).toBe(200)
     const [bodyA, bodyB] = [(await a.json()) as { upserts: number }, await b.json()]
     expect(bodyA).toEqual(bodyB)
-    expect(bodyA).toMatchObject({ status: "ok", types: 1, deletes: 0, incomplete: [] })
+    expect(bodyA).toMatchObject({ status: "ok", deletes: 0, incomplete: [] })
+    expect((bodyA as unknown as { types: number }).types).toBeGreaterThan(10)
     expect(bodyA.upserts).toBeGreaterThanOrEqual(3)
     const metricsAfter = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text()
     const resyncsAfter = Number(/^vectordb_sync_resyncs_total (\d+)$/m.exec(metricsAfter)?.[1] ?? 0)
@@ -166,5 +173,90 @@ describe("/readyz", () => {
     } finally {
       await startApiServer()
     }
+  })
+})
+
+describe("capabilities", () => {
+  it("CRD additions and removals reach the capabilities receiver; an update that serves the same kinds sends nothing", async () => {
+    const capabilities = await startReceiver({ path: "/api/v1/capabilities/sync" })
+    cleanups.push(() => capabilities.close())
+    const { controller } = await start(
+      {
+        capabilitiesEndpoint: Option.some(new URL(capabilities.url)),
+        apiBindAddress: { host: "127.0.0.1", port: await freePort() },
+        healthProbeBindAddress: { host: "127.0.0.1", port: await freePort() },
+      },
+      true,
+    )
+    await eventually(
+      () => controller.ready(),
+      () => "not ready",
+    )
+    const group = `caps${Date.now()}.example.com`
+    const name = `gadgets.${group}`
+    const crd = (served: ReadonlyArray<string>) => ({
+      metadata: { name },
+      spec: {
+        group,
+        scope: "Namespaced",
+        names: { plural: "gadgets", singular: "gadget", kind: "Gadget", listKind: "GadgetList" },
+        versions: ["v1", "v2"].map((version) => ({
+          name: version,
+          served: served.includes(version),
+          storage: version === "v1",
+          schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+        })),
+      },
+    })
+    expectStatus(
+      await adminRequest("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd(["v1"])),
+      201,
+    )
+    await eventually(
+      () => capabilities.state.has(name),
+      () => `no capability upsert for ${name}`,
+    )
+    const mentions = () =>
+      capabilities.requests.filter((r) => (r.payload.upserts as unknown as string[]).includes(name)).length
+    expect(mentions()).toBe(1)
+
+    // A label on the CRD changes nothing it serves.
+    expectStatus(
+      await adminRequest(
+        "PATCH",
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+        { metadata: { labels: { team: "a" } } },
+        { contentType: "application/merge-patch+json" },
+      ),
+      200,
+    )
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(mentions()).toBe(1)
+
+    // Serving another version does.
+    expectStatus(
+      await adminRequest(
+        "PATCH",
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+        { spec: crd(["v1", "v2"]).spec },
+        { contentType: "application/merge-patch+json" },
+      ),
+      200,
+    )
+    await eventually(
+      () => mentions() === 2,
+      () => `served versions change not sent (${mentions()})`,
+    )
+
+    expectStatus(
+      await adminRequest("DELETE", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`),
+      200,
+    )
+    await eventually(
+      () => !capabilities.state.has(name),
+      () => `no capability delete for ${name}`,
+    )
+    const deleting = capabilities.requests.find((r) => r.payload.deletes.includes(name))!
+    expect(deleting.payload).toEqual({ upserts: [], deletes: [name] })
   })
 })

@@ -164,13 +164,13 @@ describe("the controller process", () => {
     }
     const acked = own.requests.filter((r) => r.answer.kind === "status" && r.answer.status === 200)
     const samples = await scrape()
-    expect(sampleValue(samples, "vectordb_sync_upserts_sent_total")).toBe(
+    expect(sampleValue(samples, "vectordb_sync_upserts_sent_total", { pipeline: "instances" })).toBe(
       acked.reduce((n, r) => n + r.payload.upserts.length, 0),
     )
-    expect(sampleValue(samples, "vectordb_sync_deletes_sent_total")).toBe(
+    expect(sampleValue(samples, "vectordb_sync_deletes_sent_total", { pipeline: "instances" })).toBe(
       acked.reduce((n, r) => n + r.payload.deletes.length, 0),
     )
-    expect(sampleValue(samples, "vectordb_sync_requests_total", { outcome: "success" })).toBe(acked.length)
+    expect(sampleValue(samples, "vectordb_sync_requests_total", { pipeline: "instances", outcome: "success" })).toBe(acked.length)
     expect(sampleValue(samples, "vectordb_sync_send_duration_seconds_count")).toBe(own.requests.length)
     expect(sampleValue(samples, "vectordb_sync_watched_types")).toBe(1)
     expect(sampleValue(samples, "vectordb_sync_pending_entries")).toBe(0)

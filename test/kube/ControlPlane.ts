@@ -369,7 +369,8 @@ interface HttpResult {
 const httpsGet = (port: number, path: string, tls: Partial<TlsMaterial>, timeoutMs = 5_000) =>
   new Promise<HttpResult>((resolvePromise, reject) => {
     const req = httpsRequest(
-      { host: "127.0.0.1", port, path, method: "GET", ...tls, timeout: timeoutMs },
+      // agent: false: no pooled keep-alive sockets to go stale across an apiserver restart.
+      { host: "127.0.0.1", port, path, method: "GET", ...tls, agent: false, timeout: timeoutMs },
       (res) => {
         let body = ""
         res.setEncoding("utf8").on("data", (chunk: string) => {
@@ -391,6 +392,7 @@ const etcdPost = (url: string, path: string, body: unknown, timeoutMs = 30_000) 
       `${url}${path}`,
       {
         method: "POST",
+        agent: false,
         headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
         timeout: timeoutMs,
       },
@@ -578,7 +580,7 @@ export class ControlPlane {
       etcd.start()
       await waitUntil(etcd, "etcd /health", readyTimeoutMs, async () => {
         const res = await new Promise<number>((resolvePromise, reject) => {
-          const req = httpRequest(`${etcdUrl}/health`, { timeout: 2_000 }, (r) => {
+          const req = httpRequest(`${etcdUrl}/health`, { agent: false, timeout: 2_000 }, (r) => {
             r.resume()
             resolvePromise(r.statusCode ?? 0)
           })

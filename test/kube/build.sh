@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager) and helm from this
+# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager), helm and actionlint from this
 # Go module into a cache folder keyed by the module's content, so that a changed go.mod rebuilds and
 # an unchanged one costs nothing. Prints the folder on stdout (usable as KUBEBUILDER_ASSETS).
 set -euo pipefail
@@ -12,7 +12,7 @@ key="$(cat go.mod go.sum build.sh $(find cmd -name '*.go' | sort) | sha256sum | 
 cache_root="${KUBE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k8s-vectordb-sync/kube-tools}"
 out="$cache_root/$k8s_version-$key"
 
-if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kube-controller-manager" && -x "$out/helm" ]]; then
+if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kube-controller-manager" && -x "$out/helm" && -x "$out/actionlint" ]]; then
   echo "$out"
   exit 0
 fi
@@ -39,6 +39,7 @@ build etcd ./cmd/etcd
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 build helm helm.sh/helm/v3/cmd/helm
+build actionlint github.com/rhysd/actionlint/cmd/actionlint # lints .github/workflows (test/unit/workflow.test.ts)
 echo "build.sh: built in $((SECONDS - start)) s" >&2
 
 rm -rf "$out"

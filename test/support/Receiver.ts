@@ -86,8 +86,10 @@ export const startReceiver = async (options: { port?: number; path?: string } = 
               remember(id, null)
             }
             for (const record of payload.upserts) {
-              state.set(record.id, record)
-              remember(record.id, record)
+              // A capabilities payload carries CRD names instead of records.
+              const id = typeof record === "string" ? (record as string) : record.id
+              state.set(id, record)
+              remember(id, record)
             }
           }
           const headers: Record<string, string> = { "content-type": "application/json" }

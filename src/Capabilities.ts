@@ -1,0 +1,125 @@
+/**
+ * The capabilities pipeline, on only when `CAPABILITIES_ENDPOINT` is set: which CRDs the cluster
+ * serves, so that the receiver can describe what the cluster can do ("certificate management",
+ * once cert-manager is installed). CRD additions are debounced and batched, removals go at once,
+ * both with the retries and no-loss guarantees of the instance pipeline (it is the same pipeline,
+ * keyed by CRD name). A CRD update sends nothing unless the kinds it serves change.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { Console, Data, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
+import type { KeyedCodec } from "./Coalescer.js"
+import { SyncConfig } from "./Config.js"
+import * as HttpSink from "./HttpSink.js"
+import { KubeClient } from "./kube/KubeClient.js"
+import { isNotFound } from "./kube/KubeError.js"
+import type { CapabilitiesPayload } from "./Payload.js"
+import * as Pipeline from "./Pipeline.js"
+import type { SinkError } from "./Sink.js"
+import { tokenFromFile } from "./Sinks.js"
+import * as TypeWatch from "./watch/TypeWatch.js"
+
+export type CapabilityChange = Data.TaggedEnum<{
+  /** `kinds` summarises what the CRD serves; equal summaries mean nothing to send. */
+  Upsert: { readonly name: string; readonly kinds: string }
+  Delete: { readonly name: string }
+}>
+export const CapabilityChange = Data.taggedEnum<CapabilityChange>()
+
+export const codec: KeyedCodec<CapabilityChange> = {
+  idOf: (change) => change.name,
+  fingerprintOf: (change) => (change._tag === "Upsert" ? change.kinds : ""),
+}
+
+export const toPayload = (batch: ReadonlyArray<CapabilityChange>): CapabilitiesPayload => ({
+  upserts: batch.filter((c) => c._tag === "Upsert").map((c) => c.name),
+  deletes: batch.filter((c) => c._tag === "Delete").map((c) => c.name),
+})
+
+const CrdTarget: TypeWatch.WatchTarget = {
+  group: "apiextensions.k8s.io",
+  version: "v1",
+  kind: "CustomResourceDefinition",
+  plural: "customresourcedefinitions",
+  namespaced: false,
+}
+
+/** The part of a CRD that decides what it offers: its kind and the versions it serves. */
+const CrdServed = Schema.Struct({
+  spec: Schema.Struct({
+    names: Schema.Struct({ kind: Schema.String }),
+    versions: Schema.Array(Schema.Struct({ name: Schema.String, served: Schema.Boolean })),
+  }),
+})
+
+/** Metadata-only watches carry no spec: read the served kinds of one CRD. */
+const servedKinds = (name: string) =>
+  Effect.flatMap(KubeClient, (client) =>
+    client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`, { schema: CrdServed }),
+  ).pipe(
+    Effect.map((crd) =>
+      Option.some(
+        `${crd.spec.names.kind}:${crd.spec.versions
+          .filter((v) => v.served)
+          .map((v) => v.name)
+          .sort()
+          .join(",")}`,
+      ),
+    ),
+    Effect.catchIf(isNotFound, () => Effect.succeedNone), // gone again: its delete follows
+    Effect.retry(Schedule.exponential("500 millis").pipe(Schedule.intersect(Schedule.recurs(5)))),
+    // Unknown beats lost: the addition is sent, and a later update with known kinds is sent too.
+    Effect.orElse(() =>
+      Effect.as(
+        Effect.logWarning("cannot read a CRD's served versions; sending its addition anyway").pipe(
+          Effect.annotateLogs({ crd: name }),
+        ),
+        Option.some("?"),
+      ),
+    ),
+  )
+
+const nameOf = (id: string) => id.slice(id.lastIndexOf("/") + 1)
+
+/** Runs the pipeline for as long as the layer lives; nothing at all without an endpoint. */
+export const layer: Layer.Layer<never, never, SyncConfig | KubeClient> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* SyncConfig
+    if (Option.isNone(config.capabilitiesEndpoint)) return Layer.empty
+    const endpoint = config.capabilitiesEndpoint.value
+    const run = Effect.gen(function* () {
+      const send: (payload: CapabilitiesPayload) => Effect.Effect<void, SinkError> = config.dryRun
+        ? (payload) => Console.log(JSON.stringify({ capabilities: payload }))
+        : yield* HttpSink.makePoster({
+            url: endpoint,
+            timeout: config.sendTimeout,
+            bearerToken: Option.match(config.endpointTokenFile, {
+              onNone: () => undefined,
+              onSome: tokenFromFile,
+            }),
+          })
+      const pipeline = yield* Pipeline.makeWith(Pipeline.SyncPipeline.optionsFrom(config), {
+        name: "capabilities",
+        codec,
+        send: (batch) => send(toPayload(batch)),
+      })
+      const crds = yield* TypeWatch.make(CrdTarget)
+      yield* crds.events.pipe(
+        Stream.runForEach((event) => {
+          if (event._tag !== "Observed") return Effect.void
+          const change = event.change
+          if (change._tag === "Delete")
+            return pipeline.offer(CapabilityChange.Delete({ name: nameOf(change.id) }))
+          const name = change.record.name
+          return Effect.flatMap(servedKinds(name), (kinds) =>
+            Option.match(kinds, {
+              onNone: () => Effect.void,
+              onSome: (kinds) => pipeline.offer(CapabilityChange.Upsert({ name, kinds })),
+            }),
+          )
+        }),
+        Effect.forkScoped,
+      )
+    })
+    return Layer.scopedDiscard(run).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  }),
+)
