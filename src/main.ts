@@ -3,6 +3,7 @@
  * The controller process: configuration from the environment (a bad value exits 1 with one line
  * per problem), logs on stderr (JSON by default) so that stdout stays free for dry-run payloads,
  * and SIGTERM/SIGINT interrupt the program, which stops the watches and flushes what is pending.
+ * A second signal exits at once.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger } from "effect"
@@ -32,6 +33,24 @@ const program = Effect.gen(function* () {
   }).pipe(Effect.provide(loggerFor(config)))
 })
 
+/**
+ * The first SIGTERM/SIGINT is NodeRuntime's: it interrupts the program, and the final flush runs
+ * for up to SHUTDOWN_TIMEOUT_MS. A second one says the operator will not wait (a second Ctrl-C,
+ * or a supervisor that escalates): exit now, with the code a shell gives a signalled process.
+ */
+const exitOnSecondSignal = () => {
+  let received = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    received += 1
+    if (received < 2) return
+    process.stderr.write(`${signal} received again: exiting without waiting for the final flush\n`)
+    process.exit(signal === "SIGINT" ? 130 : 143)
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+}
+
+exitOnSecondSignal()
 program.pipe(
   Effect.catchTag("ConfigValidationError", (error: ConfigValidationError) =>
     Effect.sync(() => {

@@ -170,7 +170,9 @@ describe("the controller process", () => {
     expect(sampleValue(samples, "vectordb_sync_deletes_sent_total", { pipeline: "instances" })).toBe(
       acked.reduce((n, r) => n + r.payload.deletes.length, 0),
     )
-    expect(sampleValue(samples, "vectordb_sync_requests_total", { pipeline: "instances", outcome: "success" })).toBe(acked.length)
+    expect(
+      sampleValue(samples, "vectordb_sync_requests_total", { pipeline: "instances", outcome: "success" }),
+    ).toBe(acked.length)
     expect(sampleValue(samples, "vectordb_sync_send_duration_seconds_count")).toBe(own.requests.length)
     expect(sampleValue(samples, "vectordb_sync_watched_types")).toBe(1)
     expect(sampleValue(samples, "vectordb_sync_pending_entries")).toBe(0)
@@ -185,5 +187,35 @@ describe("the controller process", () => {
     expect((await spawned.exit).code).toBe(0)
     await own.close()
     await deleteNamespace(ns)
+  })
+
+  it("a second SIGTERM during a blocked final flush exits at once", async () => {
+    const hanging = await startReceiver()
+    hanging.script = () => ({ kind: "hang" })
+    const spawned = spawnController({
+      KUBECONFIG: kubeContext().adminKubeconfig,
+      INSTANCES_ENDPOINT: hanging.url,
+      WATCH_RESOURCE_TYPES: "namespaces",
+      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      DEBOUNCE_WINDOW_MS: "0",
+      SHUTDOWN_TIMEOUT_MS: "20000",
+    })
+    running.push(spawned.child)
+    // The initial list is sent, and hangs at the receiver: the flush has something to wait for.
+    await eventually(
+      () => hanging.requests.length > 0,
+      () => `nothing sent: ${spawned.stderr().slice(-1500)}`,
+    )
+    spawned.child.kill("SIGTERM")
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(spawned.child.exitCode).toBe(null)
+    const secondAt = Date.now()
+    spawned.child.kill("SIGTERM")
+    const { code } = await spawned.exit
+    expect(code).toBe(143)
+    expect(Date.now() - secondAt).toBeLessThan(5_000)
+    expect(spawned.stderr()).toContain("SIGTERM received again")
+    await hanging.close()
   })
 })
