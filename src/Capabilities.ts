@@ -5,7 +5,6 @@
  * both with the retries and no-loss guarantees of the instance pipeline (it is the same pipeline,
  * keyed by CRD name). A CRD update sends nothing unless the kinds it serves change.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { Console, Data, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
 import type { KeyedCodec } from "./Coalescer.js"
 import { SyncConfig } from "./Config.js"
@@ -15,7 +14,7 @@ import { isNotFound } from "./kube/KubeError.js"
 import type { CapabilitiesPayload } from "./Payload.js"
 import * as Pipeline from "./Pipeline.js"
 import type { SinkError } from "./Sink.js"
-import { tokenFromFile } from "./Sinks.js"
+import { httpClientLayer, type ReceiverCaError, tokenFromFile } from "./Sinks.js"
 import * as TypeWatch from "./watch/TypeWatch.js"
 
 export type CapabilityChange = Data.TaggedEnum<{
@@ -81,7 +80,7 @@ const servedKinds = (name: string) =>
 const nameOf = (id: string) => id.slice(id.lastIndexOf("/") + 1)
 
 /** Runs the pipeline for as long as the layer lives; nothing at all without an endpoint. */
-export const layer: Layer.Layer<never, never, SyncConfig | KubeClient> = Layer.unwrapEffect(
+export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient> = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* SyncConfig
     if (Option.isNone(config.capabilitiesEndpoint)) return Layer.empty
@@ -120,6 +119,6 @@ export const layer: Layer.Layer<never, never, SyncConfig | KubeClient> = Layer.u
         Effect.forkScoped,
       )
     })
-    return Layer.scopedDiscard(run).pipe(Layer.provide(NodeHttpClient.layerUndici))
+    return Layer.scopedDiscard(run).pipe(Layer.provide(httpClientLayer(config.endpointCaFile)))
   }),
 )

@@ -15,6 +15,7 @@ import type { KubeClient } from "./kube/KubeClient.js"
 import { SyncPipeline } from "./Pipeline.js"
 import { Resync } from "./Resync.js"
 import type { InstanceSink } from "./Sink.js"
+import type { ReceiverCaError } from "./Sinks.js"
 import * as Sinks from "./Sinks.js"
 import * as Discovery from "./watch/Discovery.js"
 import { Watchers } from "./watch/Watchers.js"
@@ -47,13 +48,9 @@ export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | I
  * `coreLayer` plus `/healthz`, `/readyz` on the health port, the API (`/api/v1/resync`,
  * `/metrics`) on the API port, and the CRD capabilities pipeline when `CAPABILITIES_ENDPOINT` is set.
  */
-export const layer: Layer.Layer<Services, never, SyncConfig | KubeClient | InstanceSink> = Layer.mergeAll(
-  HealthServer.layer,
-  ApiServer.layer,
-  Capabilities.layer,
-).pipe(Layer.provideMerge(coreLayer))
+export const layer: Layer.Layer<Services, ReceiverCaError, SyncConfig | KubeClient | InstanceSink> =
+  Layer.mergeAll(HealthServer.layer, ApiServer.layer, Capabilities.layer).pipe(Layer.provideMerge(coreLayer))
 
 /** `layer` with the sink chosen by the configuration (HTTP or dry run). */
-export const layerWithConfiguredSink: Layer.Layer<Services, never, SyncConfig | KubeClient> = layer.pipe(
-  Layer.provide(Sinks.layerFromConfig),
-)
+export const layerWithConfiguredSink: Layer.Layer<Services, ReceiverCaError, SyncConfig | KubeClient> =
+  layer.pipe(Layer.provide(Sinks.layerFromConfig))

@@ -3,8 +3,10 @@
  * dry-run printer when there is no endpoint or `DRY_RUN=true`.
  */
 import { readFile } from "node:fs/promises"
+import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Data, Effect, Layer, Option, Redacted } from "effect"
+import { Agent } from "undici"
 import { isDryRun, SyncConfig } from "./Config.js"
 import * as DryRunSink from "./DryRunSink.js"
 import * as HttpSink from "./HttpSink.js"
@@ -29,7 +31,43 @@ export const tokenFromFile = (path: string): Effect.Effect<Option.Option<Redacte
     ),
   )
 
-export const layerFromConfig: Layer.Layer<InstanceSink, never, SyncConfig> = Layer.unwrapEffect(
+/** `ENDPOINT_CA_FILE` could not be read: the receiver could never be trusted, so start-up stops. */
+export class ReceiverCaError extends Data.TaggedError("ReceiverCaError")<{
+  readonly file: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    return `ENDPOINT_CA_FILE: cannot read "${this.file}": ${String(this.cause)}`
+  }
+}
+
+/**
+ * The HTTP client for the receivers. With a CA bundle, TLS trusts exactly that bundle (a private
+ * CA, like `curl --cacert`); without one, the system's roots.
+ */
+export const httpClientLayer = (
+  caFile: Option.Option<string>,
+): Layer.Layer<HttpClient.HttpClient, ReceiverCaError> =>
+  Option.match(caFile, {
+    onNone: () => NodeHttpClient.layerUndici,
+    onSome: (file) =>
+      NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
+        Layer.provide(
+          Layer.scoped(
+            NodeHttpClient.Dispatcher,
+            Effect.acquireRelease(
+              Effect.tryPromise({
+                try: () => readFile(file),
+                catch: (cause) => new ReceiverCaError({ file, cause }),
+              }).pipe(Effect.map((ca) => new Agent({ connect: { ca } }))),
+              (agent) => Effect.promise(() => agent.destroy()),
+            ),
+          ),
+        ),
+      ),
+  })
+
+export const layerFromConfig: Layer.Layer<InstanceSink, ReceiverCaError, SyncConfig> = Layer.unwrapEffect(
   Effect.map(SyncConfig, (config) =>
     isDryRun(config) || Option.isNone(config.instancesEndpoint)
       ? DryRunSink.layer
@@ -40,6 +78,6 @@ export const layerFromConfig: Layer.Layer<InstanceSink, never, SyncConfig> = Lay
             onNone: () => undefined,
             onSome: tokenFromFile,
           }),
-        }).pipe(Layer.provide(NodeHttpClient.layerUndici)),
+        }).pipe(Layer.provide(httpClientLayer(config.endpointCaFile))),
   ),
 )

@@ -4,9 +4,13 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { once } from "node:events"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
+import { makePki } from "../kube/pki.js"
 import { eventually } from "../support/controller.js"
 import { parsePrometheusText, sampleValue } from "../support/prometheus.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
@@ -217,5 +221,107 @@ describe("the controller process", () => {
     expect(Date.now() - secondAt).toBeLessThan(5_000)
     expect(spawned.stderr()).toContain("SIGTERM received again")
     await hanging.close()
+  })
+
+  it("sends the bearer token from ENDPOINT_TOKEN_FILE, re-reads it when rotated, and never logs it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "token-"))
+    const tokenFile = join(dir, "token")
+    writeFileSync(tokenFile, "first-secret-token\n")
+    const own = await startReceiver()
+    const spawned = spawnController({
+      KUBECONFIG: kubeContext().adminKubeconfig,
+      INSTANCES_ENDPOINT: own.url,
+      ENDPOINT_TOKEN_FILE: tokenFile,
+      WATCH_RESOURCE_TYPES: "configmaps",
+      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      DEBOUNCE_WINDOW_MS: "100",
+      LOG_LEVEL: "debug",
+    })
+    running.push(spawned.child)
+    await eventually(
+      () => own.requests.length > 0,
+      () => `nothing sent: ${spawned.stderr().slice(-1500)}`,
+    )
+    expect(own.requests[0]!.headers.authorization).toBe("Bearer first-secret-token")
+
+    writeFileSync(tokenFile, "second-secret-token\n")
+    const ns = await createNamespace("process-token")
+    expectStatus(
+      await adminRequest("POST", `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: "x" } }),
+      201,
+    )
+    await eventually(
+      () => own.state.has(`${ns}/v1/ConfigMap/x`),
+      () => "change not sent",
+    )
+    expect(own.requests.at(-1)!.headers.authorization).toBe("Bearer second-secret-token")
+
+    spawned.child.kill("SIGTERM")
+    expect((await spawned.exit).code).toBe(0)
+    for (const output of [spawned.stdout(), spawned.stderr()]) {
+      expect(output).not.toContain("first-secret-token")
+      expect(output).not.toContain("second-secret-token")
+    }
+    await own.close()
+    await deleteNamespace(ns)
+  })
+
+  it("trusts an HTTPS receiver through ENDPOINT_CA_FILE, and retries (sends nothing) without it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "receiver-ca-"))
+    const pki = await makePki(dir, "nobody")
+    const secure = await startReceiver({
+      tls: { cert: readFileSync(pki.serving.certFile), key: readFileSync(pki.serving.keyFile) },
+    })
+    const env = (extra: Record<string, string>) => ({
+      KUBECONFIG: kubeContext().adminKubeconfig,
+      INSTANCES_ENDPOINT: secure.url,
+      WATCH_RESOURCE_TYPES: "namespaces",
+      DEBOUNCE_WINDOW_MS: "0",
+      RETRY_MAX_BACKOFF_MS: "1000",
+      ...extra,
+    })
+    const untrusting = spawnController(
+      env({
+        HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+        API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      }),
+    )
+    running.push(untrusting.child)
+    await eventually(
+      () => untrusting.stderr().includes("receiver unavailable; will retry"),
+      () => `no retry logged: ${untrusting.stderr().slice(-1500)}`,
+    )
+    expect(secure.requests).toHaveLength(0)
+    untrusting.child.kill("SIGKILL")
+
+    const trusting = spawnController(
+      env({
+        ENDPOINT_CA_FILE: pki.caFile,
+        HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+        API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      }),
+    )
+    running.push(trusting.child)
+    await eventually(
+      () => secure.state.has("_cluster/v1/Namespace/default"),
+      () => `not delivered over HTTPS: ${trusting.stderr().slice(-1500)}`,
+    )
+    trusting.child.kill("SIGTERM")
+    expect((await trusting.exit).code).toBe(0)
+    await secure.close()
+  })
+
+  it("exits 1 naming ENDPOINT_CA_FILE when the bundle cannot be read", async () => {
+    const spawned = spawnController({
+      KUBECONFIG: kubeContext().adminKubeconfig,
+      INSTANCES_ENDPOINT: "https://127.0.0.1:1/sync",
+      ENDPOINT_CA_FILE: "/nonexistent/ca.pem",
+      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+    })
+    const { code } = await spawned.exit
+    expect(code).toBe(1)
+    expect(spawned.stderr()).toContain("ENDPOINT_CA_FILE")
   })
 })

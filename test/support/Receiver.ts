@@ -6,6 +6,7 @@
  */
 import { once } from "node:events"
 import * as http from "node:http"
+import * as https from "node:https"
 import type { AddressInfo } from "node:net"
 import type { InstanceRecord, SyncPayload } from "../../src/Payload.js"
 
@@ -41,7 +42,14 @@ export interface Receiver {
   close(): Promise<void>
 }
 
-export const startReceiver = async (options: { port?: number; path?: string } = {}): Promise<Receiver> => {
+export const startReceiver = async (
+  options: {
+    port?: number
+    path?: string
+    /** Serve HTTPS with this certificate and key (PEM). */
+    tls?: { readonly cert: Buffer; readonly key: Buffer }
+  } = {},
+): Promise<Receiver> => {
   const path = options.path ?? "/api/v1/instances/sync"
   const requests: Array<ReceivedRequest> = []
   const state = new Map<string, InstanceRecord>()
@@ -100,7 +108,11 @@ export const startReceiver = async (options: { port?: number; path?: string } = 
     })
   }
 
-  let server = http.createServer(handler)
+  const create = (): http.Server =>
+    options.tls
+      ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+      : http.createServer(handler)
+  let server = create()
   const track = (s: http.Server) =>
     s.on("connection", (socket) => {
       sockets.add(socket)
@@ -117,14 +129,14 @@ export const startReceiver = async (options: { port?: number; path?: string } = 
   }
 
   const receiver: Receiver = {
-    url: `http://127.0.0.1:${port}${path}`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}${path}`,
     requests,
     state,
     history,
     script: () => undefined,
     stop,
     async start() {
-      server = http.createServer(handler)
+      server = create()
       track(server)
       server.listen(port, "127.0.0.1")
       await once(server, "listening")
