@@ -1,0 +1,100 @@
+/**
+ * The real controller process (`node dist/main.js`) for fault tests: build once per file, spawn
+ * with a clean environment, read its JSON log lines from stderr.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { once } from "node:events"
+import { statSync } from "node:fs"
+import { createServer } from "node:net"
+
+/**
+ * Compiles src/ to dist/. Other sessions may be editing unrelated modules at the same time: tsc
+ * still emits when a file has type errors, so a failed check is tolerated as long as a fresh
+ * dist/main.js came out (its errors are printed); anything else fails the test.
+ */
+export const buildDist = (): void => {
+  const started = Date.now()
+  const result = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { encoding: "utf8" })
+  if (result.status === 0) return
+  let fresh = false
+  try {
+    fresh = statSync("dist/main.js").mtimeMs >= started - 1_000
+  } catch {
+    fresh = false
+  }
+  if (!fresh) throw new Error(`build failed:\n${result.stdout}\n${result.stderr}`)
+  console.warn(`tsc reported errors but emitted dist/ (unrelated files?):\n${result.stdout.slice(0, 2_000)}`)
+}
+
+export const freePort = async (): Promise<number> => {
+  const server = createServer().listen(0, "127.0.0.1")
+  await once(server, "listening")
+  const port = (server.address() as { port: number }).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+export interface Spawned {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const running = new Set<ChildProcess>()
+
+export const spawnController = (env: Record<string, string>): Spawned => {
+  const child = spawn(process.execPath, ["dist/main.js"], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  running.add(child)
+  let stdout = ""
+  let stderr = ""
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exit = once(child, "exit").then(([code, signal]) => {
+    running.delete(child)
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null }
+  })
+  return { child, stdout: () => stdout, stderr: () => stderr, exit }
+}
+
+/** SIGKILLs every process this module spawned that is still running (for afterAll). */
+export const killAll = async (): Promise<void> => {
+  const left = [...running]
+  for (const child of left) child.kill("SIGKILL")
+  await Promise.all(left.map((child) => (child.exitCode === null ? once(child, "exit") : undefined)))
+}
+
+export interface JsonLogLine {
+  readonly message: string | ReadonlyArray<string>
+  readonly logLevel: string
+  readonly annotations?: Readonly<Record<string, unknown>>
+}
+
+/** The JSON log lines in `stderr` (other lines are skipped). */
+export const logLines = (stderr: string): Array<JsonLogLine> =>
+  stderr.split("\n").flatMap((line) => {
+    if (!line.startsWith("{")) return []
+    try {
+      return [JSON.parse(line) as JsonLogLine]
+    } catch {
+      return []
+    }
+  })
+
+export const messageOf = (line: JsonLogLine): string =>
+  Array.isArray(line.message) ? line.message.join(" ") : String(line.message)
+
+/** `observed` debug lines (LOG_LEVEL=debug): one per change the watches saw, in order. */
+export const observed = (stderr: string): Array<{ readonly id: string; readonly op: string }> =>
+  logLines(stderr).flatMap((line) =>
+    messageOf(line) === "observed" && typeof line.annotations?.id === "string"
+      ? [{ id: line.annotations.id, op: String(line.annotations.op) }]
+      : [],
+  )
