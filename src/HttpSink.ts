@@ -41,6 +41,21 @@ export const parseRetryAfter = (value: string | undefined, now: number): Duratio
   return Number.isNaN(at) ? undefined : Duration.millis(Math.max(0, at - now))
 }
 
+/**
+ * The platform's message says only "Transport error (POST url)"; the cause chain says what went
+ * wrong (refused, reset, TLS, a malformed answer), which is what an operator needs in the log.
+ */
+const describeFailure = (error: { readonly message: string; readonly cause?: unknown }): string => {
+  const causes: Array<string> = []
+  let cause: unknown = error.cause
+  for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
+    const code = (cause as { code?: unknown }).code
+    causes.push(typeof code === "string" ? `${code}: ${cause.message}` : cause.message)
+    cause = cause.cause
+  }
+  return causes.length === 0 ? error.message : `${error.message}: ${causes.join(": ")}`
+}
+
 const classify = (response: HttpClientResponse.HttpClientResponse) =>
   Effect.gen(function* () {
     const status = response.status
@@ -87,7 +102,7 @@ export const makePoster = (
           onTimeout: () => new SinkUnavailable({ reason: `no answer within ${Duration.format(timeout)}` }),
         }),
         Effect.catchTag("RequestError", "ResponseError", (error) =>
-          Effect.fail(new SinkUnavailable({ reason: error.message, cause: error })),
+          Effect.fail(new SinkUnavailable({ reason: describeFailure(error), cause: error })),
         ),
       )
   })
