@@ -89,9 +89,11 @@ describe("HTTP sender against a real receiver", () => {
             : undefined
         const changes = Array.from({ length: 49 }, (_, i) => upsert(`ok-${i}`))
         changes.splice(30, 0, upsert("poisoned"))
-        const before = (yield* Metric.value(Metrics.rejectedEntries)).count
+        const before = (yield* Metric.value(Metric.tagged(Metrics.rejectedEntries, "pipeline", "instances")))
+          .count
         yield* run(changes)
-        const after = (yield* Metric.value(Metrics.rejectedEntries)).count
+        const after = (yield* Metric.value(Metric.tagged(Metrics.rejectedEntries, "pipeline", "instances")))
+          .count
         expect(receiver.state.size).toBe(49)
         expect(receiver.state.has(poisoned)).toBe(false)
         expect(after - before).toBe(1)
