@@ -27,12 +27,12 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs"
-import { createServer } from "node:net"
 import { homedir, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createNamespace, deleteNamespace, kubeContext } from "../kube/harness.js"
 import { eventually } from "../support/controller.js"
+import { freePort } from "../support/ports.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
 const NOBODY = "65534"
@@ -81,14 +81,6 @@ const requireTool = (name: string): void => {
   if (spawnSync("sh", ["-c", `command -v ${name}`]).status !== 0) {
     throw new Error(`${name} is required for the container-like smoke test (util-linux); it is not on PATH`)
   }
-}
-
-const freePort = async (): Promise<number> => {
-  const server = createServer().listen(0, "127.0.0.1")
-  await once(server, "listening")
-  const port = (server.address() as { port: number }).port
-  await new Promise((r) => server.close(r))
-  return port
 }
 
 let work: string

@@ -2,8 +2,6 @@
  * Operations against the real control plane: resync (periodic and requested), /readyz before and
  * after the initial lists, /metrics.
  */
-import { once } from "node:events"
-import { createServer } from "node:net"
 import { Duration, Option } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import {
@@ -17,17 +15,10 @@ import {
 } from "../kube/harness.js"
 import { eventually, startController } from "../support/controller.js"
 import { differences, type ListedType } from "../support/convergence.js"
+import { freePort } from "../support/ports.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
 const configMaps: ListedType = { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps" }
-
-const freePort = async (): Promise<number> => {
-  const server = createServer().listen(0, "127.0.0.1")
-  await once(server, "listening")
-  const port = (server.address() as { port: number }).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {

@@ -5,23 +5,15 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { once } from "node:events"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
 import { makePki } from "../kube/pki.js"
 import { eventually } from "../support/controller.js"
+import { freePort } from "../support/ports.js"
 import { parsePrometheusText, sampleValue } from "../support/prometheus.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
-
-const freePort = async (): Promise<number> => {
-  const server = createServer().listen(0, "127.0.0.1")
-  await once(server, "listening")
-  const port = (server.address() as { port: number }).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 interface Spawned {
   readonly child: ChildProcess

@@ -5,7 +5,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { once } from "node:events"
 import { statSync } from "node:fs"
-import { createServer } from "node:net"
+
+export { freePort } from "../ports.js"
 
 /**
  * Compiles src/ to dist/. Other sessions may be editing unrelated modules at the same time: tsc
@@ -24,14 +25,6 @@ export const buildDist = (): void => {
   }
   if (!fresh) throw new Error(`build failed:\n${result.stdout}\n${result.stderr}`)
   console.warn(`tsc reported errors but emitted dist/ (unrelated files?):\n${result.stdout.slice(0, 2_000)}`)
-}
-
-export const freePort = async (): Promise<number> => {
-  const server = createServer().listen(0, "127.0.0.1")
-  await once(server, "listening")
-  const port = (server.address() as { port: number }).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 export interface Spawned {
