@@ -5,7 +5,8 @@
  * The resync answer keeps the Go controller's fields (`status`, `resources`, `message`) and adds
  * what was queued, so existing scripts keep working.
  */
-import { HttpRouter, HttpServerResponse } from "@effect/platform"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer, Metric } from "effect"
 import { SyncConfig } from "./Config.js"
 import { serve } from "./Listen.js"
@@ -29,7 +30,11 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/metrics",
     Effect.map(Metric.snapshot, (snapshot) =>
-      HttpServerResponse.text(PrometheusText.render(snapshot), { contentType: PrometheusText.contentType }),
+      HttpServerResponse.text(
+        PrometheusText.render(snapshot) +
+          PrometheusText.renderProcess({ memory: process.memoryUsage(), cpu: process.cpuUsage() }),
+        { contentType: PrometheusText.contentType },
+      ),
     ),
   ),
   HttpRouter.get("/healthz", HttpServerResponse.text("ok")),

@@ -33,7 +33,7 @@ export interface Batcher<C extends Keyed = Change> {
   /** Records that the receiver refused a change for good. */
   readonly setAside: (change: C) => Effect.Effect<void>
   /** Makes the next upsert of every id go out even if it equals what was sent before. */
-  readonly forgetHandedOver: Effect.Effect<void>
+  readonly forgetHandedOver: Effect.Effect<ReadonlyArray<string>>
   /** No more changes: everything pending is due now, ripe or not. */
   readonly close: Effect.Effect<void>
   /** Distinct ids waiting to be sent. */

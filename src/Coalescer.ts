@@ -182,9 +182,14 @@ export class Coalescer<C extends Keyed = Change> {
     this.handedOver.delete(this.codec.idOf(change))
   }
 
-  /** Forget what the receiver was given, so that the next upsert of every id is sent (resync). */
-  forgetHandedOver(): void {
+  /**
+   * Forgets what the receiver was given, so that the next upsert of every id is sent (resync), and
+   * returns the ids of the upserts it had been given.
+   */
+  forgetHandedOver(): ReadonlyArray<string> {
+    const ids = [...this.handedOver.keys()]
     this.handedOver.clear()
+    return ids
   }
 
   /** No more offers are coming: everything pending is due now. */

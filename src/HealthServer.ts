@@ -6,7 +6,9 @@
  * completed; `?verbose` (or `Accept: application/json`) adds the per-type detail an operator needs
  * to see which type holds it up or is forbidden.
  */
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer, Option } from "effect"
 import { SyncConfig } from "./Config.js"
 import { serve } from "./Listen.js"

@@ -5,7 +5,9 @@
  * into the keyed state: a retry then carries the newest state of each id instead of the stale one,
  * and an older state can never overtake a newer one.
  */
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import type { SyncPayload } from "./Payload.js"
 import {

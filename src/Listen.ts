@@ -1,6 +1,7 @@
 /** Serves an `HttpRouter` on a `[host]:port` bind address with Node's HTTP server. */
 import { createServer } from "node:http"
-import { type HttpRouter, HttpServer } from "@effect/platform"
+import type * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Layer } from "effect"
 import type { BindAddress } from "./Config.js"

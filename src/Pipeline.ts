@@ -43,7 +43,7 @@ export interface Pipeline<C extends Keyed = Change> {
   /** Distinct ids waiting to be sent. */
   readonly pending: Effect.Effect<number>
   /** Makes the next upsert of every id go out even if unchanged (a resync re-sends everything). */
-  readonly forgetHandedOver: Effect.Effect<void>
+  readonly forgetHandedOver: Effect.Effect<ReadonlyArray<string>>
   /** Stops taking changes, sends everything pending at once and waits until it is delivered. */
   readonly drain: Effect.Effect<void>
 }

@@ -60,3 +60,36 @@ export const render = (snapshot: ReadonlyArray<MetricPair.Untyped>): string => {
   }
   return `${out.join("\n")}\n`
 }
+
+/** What `renderProcess` reads: `process.memoryUsage()` and `process.cpuUsage()`. */
+export interface ProcessUsage {
+  readonly memory: Pick<NodeJS.MemoryUsage, "rss" | "heapUsed" | "heapTotal" | "external">
+  /** Microseconds, as `process.cpuUsage()` returns them. */
+  readonly cpu: { readonly user: number; readonly system: number }
+}
+
+/**
+ * The process's own memory and CPU under the names Prometheus client libraries use (prom-client's
+ * default metrics), so that the usual dashboards and the benchmark read them without a sidecar.
+ */
+export const renderProcess = (usage: ProcessUsage): string => {
+  const family = (name: string, type: string, help: string, value: number) =>
+    `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${number(value)}\n`
+  return [
+    family(
+      "process_cpu_seconds_total",
+      "counter",
+      "Total user and system CPU time spent in seconds",
+      (usage.cpu.user + usage.cpu.system) / 1e6,
+    ),
+    family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes", usage.memory.rss),
+    family("nodejs_heap_size_total_bytes", "gauge", "V8 heap size in bytes", usage.memory.heapTotal),
+    family("nodejs_heap_size_used_bytes", "gauge", "V8 heap used in bytes", usage.memory.heapUsed),
+    family(
+      "nodejs_external_memory_bytes",
+      "gauge",
+      "Memory of C++ objects bound to JavaScript objects, in bytes",
+      usage.memory.external,
+    ),
+  ].join("")
+}

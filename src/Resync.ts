@@ -1,10 +1,12 @@
 /**
  * Full resync: every `RESYNC_INTERVAL_MIN` and on `POST /api/v1/resync`. Every watched type is
  * listed afresh; the pipeline forgets what it handed over, so every current object is sent again
- * (a receiver that lost data gets it back), and objects that vanished unseen are deleted. A resync
+ * (a receiver that lost data gets it back), and objects that vanished unseen are deleted, including
+ * ids this process handed to the receiver that no watch knows any more. A resync
  * requested while one runs joins it rather than starting another.
  */
 import { Context, Deferred, Duration, Effect, Layer, Metric, Option, Ref, type Scope } from "effect"
+import * as Change from "./Change.js"
 import { SyncConfig } from "./Config.js"
 import { SyncPipeline } from "./Pipeline.js"
 import { Watchers } from "./watch/Watchers.js"
@@ -43,12 +45,17 @@ export const make: Effect.Effect<ResyncShape, never, Watchers | SyncPipeline | S
 
     const once = Effect.gen(function* () {
       yield* Effect.logInfo("resync started")
-      yield* pipeline.forgetHandedOver
+      const handedOver = yield* pipeline.forgetHandedOver
       const relisted = yield* watchers.relistAll(LIST_TIMEOUT)
+      // Ids this process gave the receiver that no watch knows any more (their type is no longer
+      // served or watched, or a delete was lost on the way): gone, as far as anyone can tell.
+      const known = yield* watchers.knownIds
+      const stale = handedOver.filter((id) => !known.has(id))
+      yield* Effect.forEach(stale, (id) => pipeline.offer(Change.remove(id)), { discard: true })
       const outcome: ResyncOutcome = {
         types: relisted.types,
         upserts: relisted.objects,
-        deletes: relisted.deletes,
+        deletes: relisted.deletes + stale.length,
         incomplete: relisted.incomplete,
       }
       yield* Metric.increment(resyncs)

@@ -10,6 +10,7 @@ import { Effect, Layer, Logger } from "effect"
 import { type ConfigValidationError, loadSyncConfig, SyncConfig, type SyncConfigShape } from "./Config.js"
 import * as Controller from "./Controller.js"
 import { KubeClient } from "./kube/KubeClient.js"
+import * as LeaderElection from "./LeaderElection.js"
 
 const loggerFor = (config: SyncConfigShape) =>
   Layer.mergeAll(
@@ -23,6 +24,9 @@ const loggerFor = (config: SyncConfigShape) =>
 const program = Effect.gen(function* () {
   const config = yield* loadSyncConfig
   const app = Controller.layerWithConfiguredSink.pipe(
+    // LEADER_ELECTION=true: built first (the controller starts only once leading), released last
+    // (after the final flush); a lost lease exits 1 at once. Otherwise empty.
+    Layer.provide(LeaderElection.processLayer),
     Layer.provide(KubeClient.layerFromDefault()),
     Layer.provide(Layer.succeed(SyncConfig, config)),
   )

@@ -73,6 +73,8 @@ export interface WatchersShape {
    * vanished. A type that does not complete its list within `timeout` is reported, not waited for.
    */
   readonly relistAll: (timeout: Duration.DurationInput) => Effect.Effect<RelistOutcome>
+  /** Ids of every object the watches currently know to exist. */
+  readonly knownIds: Effect.Effect<ReadonlySet<string>>
 }
 
 export interface RelistOutcome {
@@ -327,6 +329,10 @@ export const make = (
     return {
       status,
       relistAll,
+      knownIds: Effect.map(
+        Effect.suspend(() => Effect.forEach([...running.values()], (watch) => watch.knownIds)),
+        (lists) => new Set(lists.flat()),
+      ),
       rediscover: Effect.asVoid(rediscover),
       ready: Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis

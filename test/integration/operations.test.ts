@@ -2,8 +2,11 @@
  * Operations against the real control plane: resync (periodic and requested), /readyz before and
  * after the initial lists, /metrics.
  */
-import { Duration, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
+import * as Change from "../../src/Change.js"
+import { toInstanceRecord } from "../../src/Instance.js"
+import { SyncPipeline } from "../../src/Pipeline.js"
 import {
   adminRequest,
   createNamespace,
@@ -92,6 +95,34 @@ describe("resync", () => {
     expect(outcome.types).toBe(1)
     expect(outcome.upserts).toBeGreaterThanOrEqual(8)
     expect(outcome.incomplete).toEqual([])
+    await converged(receiver, ns)
+  })
+
+  it("resync deletes a stale id the receiver holds from this controller but no object backs", async () => {
+    const ns = await populated("resync-stale", 2)
+    const { receiver, controller } = await start({ resyncInterval: Option.none() })
+    await eventually(
+      () => controller.ready(),
+      () => "not ready",
+    )
+    await converged(receiver, ns)
+    // Seed the receiver with a stale id through the controller's own pipeline, as a delete lost
+    // on the way (or a type no longer watched) would leave it.
+    const ghost = toInstanceRecord(
+      { group: "", version: "v1", kind: "ConfigMap" },
+      { name: "ghost", namespace: ns, creationTimestamp: "2026-01-01T00:00:00Z" },
+    )!
+    await controller.runtime.runPromise(Effect.flatMap(SyncPipeline, (p) => p.offer(Change.upsert(ghost))))
+    await eventually(
+      () => receiver.state.has(ghost.id),
+      () => "ghost not seeded",
+    )
+    const outcome = await controller.resync()
+    expect(outcome.deletes).toBe(1)
+    await eventually(
+      () => !receiver.state.has(ghost.id),
+      () => "stale id not deleted by the resync",
+    )
     await converged(receiver, ns)
   })
 

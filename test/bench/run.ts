@@ -1,0 +1,782 @@
+/**
+ * `npm run bench`: the controller at cluster scale, measured from the outside.
+ *
+ * Starts a throwaway control plane (etcd, kube-apiserver, kube-controller-manager), fills it, then
+ * runs the controller under test as a child process (any binary that reads the same environment
+ * variables) once per debounce window, against a lean receiver that timestamps what arrives. For
+ * each run: time to /readyz, time until every object has arrived, RSS (peak and steady) and CPU
+ * time from /proc, heap from /metrics when exposed, requests and bytes per synced object, and a
+ * churn phase of label PATCHes (events/s processed, end-to-end lag from the PATCH response to
+ * arrival). Prints a Markdown table and JSON, and writes the JSON to a file.
+ *
+ *   npm run bench                                   defaults of issue 7 (10,000 ConfigMaps …)
+ *   npm run bench -- --configmaps 2000 --churn 5000 smaller
+ *   npm run bench -- --controller "node --cpu-prof --cpu-prof-dir=/tmp/prof dist/main.js"
+ *   npm run bench -- --cpu-prof                     profiles each run (node controllers) and summarises
+ *
+ * Flags: --configmaps N (10000) --namespaces N (50) --deployments N (1000) --services N (2000)
+ * --data-kib N (4) --churn N (20000) --concurrency N (32) --debounce list (0,10000)
+ * --controller "<command line>" (node dist/main.js; dist is built first) --watch types (unset: the
+ * controller's default, every type) --settle seconds (15) --out file.json --no-build
+ * --cpu-prof (node controllers: profile each run, summarise the top frames)
+ * --heap-snapshot (node controllers: one heap snapshot per run in the steady state, summarised)
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs"
+import { request as httpRequest } from "node:http"
+import { createServer } from "node:net"
+import * as os from "node:os"
+import { join, resolve } from "node:path"
+import { ControlPlane } from "../kube/ControlPlane.js"
+import { type BenchReceiver, CHURN_LABEL, startBenchReceiver } from "./BenchReceiver.js"
+import { renderHeapSummary, summariseHeap } from "./heap.js"
+import { expectOk, type KubeLoad, makeKubeLoad, runPool } from "./KubeLoad.js"
+import { between, type Sample, startSampler } from "./ProcSampler.js"
+import { renderSummary, summarise } from "./profile.js"
+
+// ---- options ------------------------------------------------------------------------------------
+
+const argv = process.argv.slice(2)
+const flag = (name: string): string | undefined => {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 ? argv[i + 1] : undefined
+}
+const has = (name: string) => argv.includes(`--${name}`)
+const int = (name: string, fallback: number): number => {
+  const value = flag(name)
+  if (value === undefined) return fallback
+  const n = Number(value.replaceAll("_", "").replaceAll(",", ""))
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`--${name}: expected a non-negative integer, got ${value}`)
+  return n
+}
+
+const DEFAULT_CONTROLLER = "node dist/main.js"
+const startedIso = new Date().toISOString().replace(/[:.]/g, "-")
+const options = {
+  configmaps: int("configmaps", 10_000),
+  namespaces: Math.max(1, int("namespaces", 50)),
+  deployments: int("deployments", 1_000),
+  services: int("services", 2_000),
+  dataKiB: int("data-kib", 4),
+  churn: int("churn", 20_000),
+  concurrency: Math.max(1, int("concurrency", 32)),
+  debounce: (flag("debounce") ?? "0,10000").split(",").map((v) => Number(v.trim())),
+  controller: flag("controller") ?? DEFAULT_CONTROLLER,
+  watch: flag("watch"),
+  settleSeconds: int("settle", 15),
+  out: resolve(flag("out") ?? join(os.tmpdir(), "k8s-vectordb-sync-bench", `${startedIso}.json`)),
+  cpuProf: has("cpu-prof"),
+  heapSnapshot: has("heap-snapshot"),
+  build: !has("no-build"),
+}
+const outDir = resolve(options.out, "..")
+const DEFAULT_FLUSH_MS = 5_000
+const repo = resolve(import.meta.dirname, "../..")
+
+const say = (line: string) => process.stderr.write(`${line}\n`)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
+const seconds = (ms: number) => round(ms / 1000, 2)
+const mib = (kib: number) => round(kib / 1024, 1)
+const median = (values: ReadonlyArray<number>) => percentile(values, 50)
+function percentile(values: ReadonlyArray<number>, p: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+// ---- machine and load -----------------------------------------------------------------------------
+
+const sh = (cmd: string, args: ReadonlyArray<string>) => {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8" }).trim()
+  } catch {
+    return "(unavailable)"
+  }
+}
+
+/** Other heavy processes on this shared machine: test runners and control planes that are not ours. */
+const othersRunning = (ownDir: string | undefined): Array<string> => {
+  const found: Array<string> = []
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim()
+      if (ownDir !== undefined && cmd.includes(ownDir)) continue
+      if (/vitest|kube-apiserver|\betcd\b|kube-controller-manager|\btsc\b|go build/.test(cmd)) {
+        found.push(`${entry}: ${cmd.slice(0, 120)}`)
+      }
+    } catch {
+      // gone
+    }
+  }
+  return found
+}
+
+const loadNow = (ownDir?: string) => ({
+  loadavg: os.loadavg().map((l) => round(l, 2)),
+  others: othersRunning(ownDir),
+})
+
+// ---- small HTTP helpers -------------------------------------------------------------------------------
+
+const freePort = () =>
+  new Promise<number>((resolvePort, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolvePort(port))
+    })
+  })
+
+const httpGet = (url: string, timeoutMs = 2_000) =>
+  new Promise<{ status: number; body: string }>((resolveGet, reject) => {
+    const req = httpRequest(url, { agent: false, timeout: timeoutMs }, (res) => {
+      let body = ""
+      res.setEncoding("utf8").on("data", (chunk: string) => {
+        body += chunk
+      })
+      res.on("end", () => resolveGet({ status: res.statusCode ?? 0, body }))
+    })
+    req.on("timeout", () => req.destroy(new Error("timeout")))
+    req.on("error", reject)
+    req.end()
+  })
+
+/** Sum of every series of `name` in Prometheus text, or undefined when the metric is absent. */
+const metricSum = (text: string, name: string): number | undefined => {
+  let sum: number | undefined
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line)
+    if (match?.[1] === name) sum = (sum ?? 0) + Number(match[2])
+  }
+  return sum
+}
+
+// ---- the fill --------------------------------------------------------------------------------------
+
+const nsName = (i: number) => `bench-${i}`
+const cmName = (i: number) => `cm-${i}`
+const cmNamespace = (i: number) => nsName(i % options.namespaces)
+
+const fill = async (kube: KubeLoad): Promise<{ expected: Set<string>; ms: number; objects: number }> => {
+  const expected = new Set<string>()
+  const t0 = performance.now()
+  await runPool(options.namespaces, options.concurrency, async (i) => {
+    const res = await kube.send("POST", "/api/v1/namespaces", { metadata: { name: nsName(i) } })
+    expectOk(res, `namespace ${nsName(i)}`, [201, 409])
+  })
+  const data = { payload: "x".repeat(options.dataKiB * 1024) }
+  const labels = (i: number, app: string) => ({ app, tier: `t${i % 5}`, "bench-index": String(i) })
+  const annotations = { description: "benchmark object", "kubernetes.io/description": "filtered out" }
+  type Task = () => Promise<void>
+  const tasks: Array<Task> = []
+  for (let i = 0; i < options.configmaps; i++) {
+    const ns = cmNamespace(i)
+    expected.add(`${ns}/v1/ConfigMap/${cmName(i)}`)
+    tasks.push(async () => {
+      const res = await kube.send("POST", `/api/v1/namespaces/${ns}/configmaps`, {
+        metadata: { name: cmName(i), labels: labels(i, "config"), annotations },
+        data,
+      })
+      expectOk(res, `configmap ${ns}/${cmName(i)}`, [201, 409])
+    })
+  }
+  for (let i = 0; i < options.deployments; i++) {
+    const ns = nsName(i % options.namespaces)
+    const name = `deploy-${i}`
+    expected.add(`${ns}/apps/v1/Deployment/${name}`)
+    tasks.push(async () => {
+      const res = await kube.send("POST", `/apis/apps/v1/namespaces/${ns}/deployments`, {
+        metadata: { name, labels: labels(i, name), annotations },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: name } },
+          template: {
+            metadata: { labels: { app: name } },
+            spec: { containers: [{ name: "app", image: "app:1", ports: [{ containerPort: 8080 }] }] },
+          },
+        },
+      })
+      expectOk(res, `deployment ${ns}/${name}`, [201, 409])
+    })
+  }
+  for (let i = 0; i < options.services; i++) {
+    const ns = nsName(i % options.namespaces)
+    const name = `svc-${i}`
+    expected.add(`${ns}/v1/Service/${name}`)
+    tasks.push(async () => {
+      const res = await kube.send("POST", `/api/v1/namespaces/${ns}/services`, {
+        metadata: { name, labels: labels(i, name), annotations },
+        spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] },
+      })
+      expectOk(res, `service ${ns}/${name}`, [201, 409])
+    })
+  }
+  let done = 0
+  await runPool(tasks.length, options.concurrency, async (i) => {
+    await tasks[i]!()
+    if (++done % 2000 === 0) say(`  … ${done}/${tasks.length} created`)
+  })
+  return { expected, ms: performance.now() - t0, objects: tasks.length + options.namespaces }
+}
+
+// ---- one run of the controller ------------------------------------------------------------------
+
+interface ChurnResult {
+  readonly patches: number
+  readonly patchSeconds: number
+  readonly patchesPerSecond: number
+  readonly eventsObserved: number | undefined
+  /** Events the watches observed per second, from start of churn until the counter stopped rising. */
+  readonly eventsObservedPerSecond: number | undefined
+  /** How long after the last PATCH acknowledgement the watch counter reached its final value (≈ 0.25 s resolution). */
+  readonly watchCaughtUpAfterLastAckSeconds: number | undefined
+  readonly processingSeconds: number
+  /** Last churn arrival minus last acknowledgement: debounce, the flush window of the tail, and any backlog. */
+  readonly deliveredAfterLastAckSeconds: number
+  /** CPU of this bench process (PATCH client and receiver) meanwhile: it shares the machine. */
+  readonly benchProcessCpuSeconds: number
+  readonly cpuSeconds: number
+  readonly cpuSecondsPer1000Events: number
+  readonly versionsArrived: number
+  readonly versionsCoalesced: number
+  readonly lagMs: { p50: number; p95: number; p99: number; max: number }
+  readonly lagMinusDebounceMs: { p50: number; p95: number; p99: number; max: number }
+  readonly requests: number
+  readonly bodyBytes: number
+  readonly peakRssMiB: number
+}
+
+interface RunResult {
+  readonly debounceWindowMs: number
+  readonly batchFlushIntervalMs: number
+  readonly loadAtStart: ReturnType<typeof loadNow>
+  readonly readySeconds: number
+  readonly initialSync: {
+    readonly objectsExpected: number
+    readonly idsReceived: number
+    readonly p50ArrivalSeconds: number
+    readonly p99ArrivalSeconds: number
+    readonly allArrivedSeconds: number
+    readonly cpuSeconds: number
+    readonly requests: number
+    readonly bodyBytes: number
+    readonly wireBytes: number
+    readonly requestsPerObject: number
+    readonly bodyBytesPerObject: number
+    readonly wireBytesPerObject: number
+  }
+  readonly memory: {
+    readonly peakRssMiB: number
+    readonly steadyRssAfterSyncMiB: number
+    readonly steadyRssAfterChurnMiB: number | undefined
+    readonly heapUsedAfterSyncMiB: number | undefined
+    readonly heapUsedAfterChurnMiB: number | undefined
+    readonly heapNote: string
+  }
+  readonly churn: ChurnResult | undefined
+  readonly exit: { code: number | null; signal: string | null; stopSeconds: number }
+  readonly profile: string | undefined
+  readonly heap: string | undefined
+  readonly log: string
+}
+
+const lagStats = (lags: ReadonlyArray<number>) => ({
+  p50: Math.round(percentile(lags, 50)),
+  p95: Math.round(percentile(lags, 95)),
+  p99: Math.round(percentile(lags, 99)),
+  max: Math.round(lags.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY)),
+})
+
+let churnSeq = 0
+const children = new Set<ChildProcess>()
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL")
+})
+
+const waitFor = async (what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>) => {
+  const deadline = performance.now() + timeoutMs
+  while (!(await probe())) {
+    if (performance.now() > deadline)
+      throw new Error(`bench: timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(50)
+  }
+}
+
+const runController = async (
+  plane: ControlPlane,
+  kube: KubeLoad,
+  expected: ReadonlySet<string>,
+  debounceWindowMs: number,
+): Promise<RunResult> => {
+  const loadAtStart = loadNow(plane.info.dir)
+  const receiver: BenchReceiver = await startBenchReceiver(expected)
+  const healthPort = await freePort()
+  const apiPort = await freePort()
+  const log = join(outDir, `controller-debounce-${debounceWindowMs}.log`)
+  const profDir = join(outDir, `prof-debounce-${debounceWindowMs}`)
+  let command = options.controller
+  if (options.cpuProf && /^node\s/.test(command)) {
+    mkdirSync(profDir, { recursive: true })
+    command = command.replace(/^node\s/, `node --cpu-prof --cpu-prof-dir=${profDir} `)
+  }
+  if (options.heapSnapshot && /^node\s/.test(command)) {
+    mkdirSync(profDir, { recursive: true })
+    command = command.replace(/^node\s/, `node --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${profDir} `)
+  }
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "/tmp",
+    KUBECONFIG: plane.info.adminKubeconfig,
+    INSTANCES_ENDPOINT: receiver.url,
+    DEBOUNCE_WINDOW_MS: String(debounceWindowMs),
+    HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
+    API_BIND_ADDRESS: `127.0.0.1:${apiPort}`,
+  }
+  if (options.watch !== undefined) env.WATCH_RESOURCE_TYPES = options.watch
+  const fd = openSync(log, "w")
+  // exec: the shell becomes the controller, so the pid we sample is the controller's.
+  const child = spawn("/bin/sh", ["-c", `exec ${command}`], { cwd: repo, env, stdio: ["ignore", fd, fd] })
+  closeSync(fd)
+  children.add(child)
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    child.once("exit", (code, signal) => r({ code, signal })),
+  )
+  const t0 = performance.now()
+  const sampler = startSampler(child.pid!)
+  const alive = () => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`controller exited (${child.exitCode ?? child.signalCode}); see ${log}`)
+    }
+  }
+  const metrics = async () => {
+    try {
+      const res = await httpGet(`http://127.0.0.1:${apiPort}/metrics`)
+      return res.status === 200 ? res.body : ""
+    } catch {
+      return ""
+    }
+  }
+  const heapMiB = (text: string) => {
+    const bytes = metricSum(text, "nodejs_heap_size_used_bytes")
+    return bytes === undefined ? undefined : round(bytes / 1024 / 1024, 1)
+  }
+
+  try {
+    // ---- initial sync
+    let readyAt = 0
+    const ready = waitFor("/readyz", 15 * 60_000, async () => {
+      alive()
+      const res = await httpGet(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined)
+      if (res?.status !== 200) return false
+      readyAt = performance.now()
+      return true
+    })
+    await waitFor("every object at the receiver", 15 * 60_000, () => {
+      alive()
+      return receiver.expectedSeen().count >= expected.size
+    })
+    const syncSample = sampler.now()
+    await ready
+    const syncedAt = receiver.expectedSeen().lastAt
+    const arrivals = [...expected].map((id) => receiver.firstSeen.get(id)! - t0)
+    const syncCounters = { ...receiver.counters }
+    const idsReceived = receiver.firstSeen.size
+    say(
+      `  ready ${seconds(readyAt - t0)} s, all ${expected.size} objects arrived ${seconds(syncedAt - t0)} s, ` +
+        `cpu ${round(syncSample.cpuSeconds, 2)} s, rss ${mib(syncSample.rssKiB)} MiB`,
+    )
+
+    // ---- settle: steady memory after the initial sync
+    const settle = async () => {
+      const from = performance.now()
+      await sleep(options.settleSeconds * 1000)
+      alive()
+      const window = between(sampler.samples, Math.max(from, performance.now() - 5_000), performance.now())
+      return median(window.map((s) => s.rssKiB))
+    }
+    const steadyAfterSync = await settle()
+    const heapAfterSync = heapMiB(await metrics())
+    say(`  steady rss after sync ${mib(steadyAfterSync)} MiB, heap ${heapAfterSync ?? "n/a"} MiB`)
+
+    // ---- churn
+    let churn: ChurnResult | undefined
+    let steadyAfterChurn: number | undefined
+    let heapAfterChurn: number | undefined
+    if (options.churn > 0 && options.configmaps > 0) {
+      const before = { ...receiver.counters }
+      const eventsBefore = metricSum(await metrics(), "vectordb_sync_watch_events_total")
+      const acks = new Map<string, number>()
+      const latest = new Map<string, number>()
+      const firstSeq = churnSeq
+      churnSeq += options.churn
+      const churnStart = performance.now()
+      const cpuStart = sampler.now().cpuSeconds
+      const benchCpuStart = process.cpuUsage()
+      // The watch side's progress, from the controller's own counter: when did it observe the last event?
+      const observed: Array<readonly [number, number]> = []
+      let polling = true
+      const poller = (async () => {
+        while (polling) {
+          const at = performance.now()
+          const value = metricSum(await metrics(), "vectordb_sync_watch_events_total")
+          if (value !== undefined) observed.push([at, value])
+          await sleep(250)
+        }
+      })()
+      let lastAck = churnStart
+      await runPool(options.churn, options.concurrency, async (k) => {
+        const seq = firstSeq + k
+        const i = k % options.configmaps
+        const ns = cmNamespace(i)
+        const id = `${ns}/v1/ConfigMap/${cmName(i)}`
+        latest.set(id, seq)
+        const res = await kube.send(
+          "PATCH",
+          `/api/v1/namespaces/${ns}/configmaps/${cmName(i)}`,
+          { metadata: { labels: { [CHURN_LABEL]: String(seq) } } },
+          "application/merge-patch+json",
+        )
+        expectOk(res, `patch ${id}`, [200])
+        acks.set(`${id}#${seq}`, res.ackAt)
+        if (res.ackAt > lastAck) lastAck = res.ackAt
+      })
+      const patchSeconds = (lastAck - churnStart) / 1000
+      say(`  churn: ${options.churn} PATCHes acknowledged in ${round(patchSeconds, 2)} s`)
+      await waitFor(
+        "every churn version at the receiver",
+        debounceWindowMs + DEFAULT_FLUSH_MS + 10 * 60_000,
+        () => {
+          alive()
+          for (const [id, seq] of latest) if ((receiver.churnSeen.get(id) ?? -1) < seq) return false
+          return true
+        },
+      )
+      const cpuEnd = sampler.now().cpuSeconds
+      const benchCpu = process.cpuUsage(benchCpuStart)
+      polling = false
+      await poller
+      const lags: Array<number> = []
+      let doneAt = churnStart
+      for (const [id, seq, at] of receiver.churnArrivals) {
+        if (seq < firstSeq) continue
+        const ack = acks.get(`${id}#${seq}`)
+        if (ack === undefined) continue
+        lags.push(at - ack)
+        if (at > doneAt) doneAt = at
+      }
+      // The last value the poller saw is final: every churn version had arrived by then.
+      const eventsAfter =
+        observed.at(-1)?.[1] ?? metricSum(await metrics(), "vectordb_sync_watch_events_total")
+      const events =
+        eventsBefore !== undefined && eventsAfter !== undefined ? eventsAfter - eventsBefore : undefined
+      const processingSeconds = (doneAt - churnStart) / 1000
+      const eventCount = events ?? options.churn
+      const observedDoneAt =
+        eventsAfter === undefined ? undefined : observed.find(([, value]) => value >= eventsAfter)?.[0]
+      const cpu = cpuEnd - cpuStart
+      const churnSamples = between(sampler.samples, churnStart, performance.now())
+      churn = {
+        patches: options.churn,
+        patchSeconds: round(patchSeconds, 2),
+        patchesPerSecond: Math.round(options.churn / patchSeconds),
+        eventsObserved: events,
+        eventsObservedPerSecond:
+          observedDoneAt === undefined
+            ? undefined
+            : Math.round(eventCount / Math.max(0.001, (observedDoneAt - churnStart) / 1000)),
+        watchCaughtUpAfterLastAckSeconds:
+          observedDoneAt === undefined ? undefined : round(Math.max(0, observedDoneAt - lastAck) / 1000, 2),
+        processingSeconds: round(processingSeconds, 2),
+        deliveredAfterLastAckSeconds: round((doneAt - lastAck) / 1000, 2),
+        benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
+        cpuSeconds: round(cpu, 2),
+        cpuSecondsPer1000Events: round((cpu / eventCount) * 1000, 3),
+        versionsArrived: lags.length,
+        versionsCoalesced: options.churn - lags.length,
+        lagMs: lagStats(lags),
+        lagMinusDebounceMs: lagStats(lags.map((l) => l - debounceWindowMs)),
+        requests: receiver.counters.requests - before.requests,
+        bodyBytes: receiver.counters.bodyBytes - before.bodyBytes,
+        peakRssMiB: mib(Math.max(...churnSamples.map((s) => s.rssKiB))),
+      }
+      say(
+        `  churn: processed in ${churn.processingSeconds} s, ` +
+          `lag p50/p95/p99 ${churn.lagMs.p50}/${churn.lagMs.p95}/${churn.lagMs.p99} ms, cpu ${churn.cpuSeconds} s, ` +
+          `watch ${churn.eventsObservedPerSecond ?? "n/a"} events/s (caught up ${churn.watchCaughtUpAfterLastAckSeconds ?? "n/a"} s after the last ack)`,
+      )
+      steadyAfterChurn = await settle()
+      heapAfterChurn = heapMiB(await metrics())
+      say(`  steady rss after churn ${mib(steadyAfterChurn)} MiB, heap ${heapAfterChurn ?? "n/a"} MiB`)
+    }
+
+    // ---- heap snapshot in the steady state (after churn when there was churn)
+    let heapFile: string | undefined
+    if (options.heapSnapshot && existsSync(profDir)) {
+      child.kill("SIGUSR2")
+      let lastSize = -1
+      await waitFor("the heap snapshot", 5 * 60_000, async () => {
+        await sleep(1_000)
+        const file = readdirSync(profDir).find((f) => f.endsWith(".heapsnapshot"))
+        if (file === undefined) return false
+        const size = statSync(join(profDir, file)).size
+        const stable = size > 0 && size === lastSize
+        lastSize = size
+        if (stable) heapFile = join(profDir, file)
+        return stable
+      })
+    }
+
+    // ---- stop
+    const last = sampler.now()
+    const stopAt = performance.now()
+    child.kill("SIGTERM")
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    const exit = await exited
+    clearTimeout(timer)
+    children.delete(child)
+    sampler.stop()
+    const peak = Math.max(last.hwmKiB, ...sampler.samples.map((s: Sample) => s.rssKiB))
+
+    let profile: string | undefined
+    if (options.cpuProf && existsSync(profDir)) {
+      const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"))
+      if (file !== undefined) {
+        profile = renderSummary(summarise(JSON.parse(readFileSync(join(profDir, file), "utf8")), 20))
+        profile = `${join(profDir, file)}\n\n${profile}`
+      }
+    }
+
+    let heap: string | undefined
+    if (heapFile !== undefined) {
+      heap = `${heapFile}\n\n${renderHeapSummary(summariseHeap(JSON.parse(readFileSync(heapFile, "utf8")), 20))}`
+    }
+
+    const objects = Math.max(1, idsReceived)
+    return {
+      debounceWindowMs,
+      batchFlushIntervalMs: DEFAULT_FLUSH_MS,
+      loadAtStart,
+      readySeconds: seconds(readyAt - t0),
+      initialSync: {
+        objectsExpected: expected.size,
+        idsReceived,
+        p50ArrivalSeconds: seconds(percentile(arrivals, 50)),
+        p99ArrivalSeconds: seconds(percentile(arrivals, 99)),
+        allArrivedSeconds: seconds(syncedAt - t0),
+        cpuSeconds: round(syncSample.cpuSeconds, 2),
+        requests: syncCounters.requests,
+        bodyBytes: syncCounters.bodyBytes,
+        wireBytes: syncCounters.wireBytes,
+        requestsPerObject: round(syncCounters.requests / objects, 4),
+        bodyBytesPerObject: Math.round(syncCounters.bodyBytes / objects),
+        wireBytesPerObject: Math.round(syncCounters.wireBytes / objects),
+      },
+      memory: {
+        peakRssMiB: mib(peak),
+        steadyRssAfterSyncMiB: mib(steadyAfterSync),
+        steadyRssAfterChurnMiB: steadyAfterChurn === undefined ? undefined : mib(steadyAfterChurn),
+        heapUsedAfterSyncMiB: heapAfterSync,
+        heapUsedAfterChurnMiB: heapAfterChurn,
+        heapNote:
+          heapAfterSync === undefined
+            ? "the controller's /metrics has no nodejs_heap_size_used_bytes"
+            : "nodejs_heap_size_used_bytes from /metrics",
+      },
+      churn,
+      exit: { ...exit, stopSeconds: seconds(performance.now() - stopAt) },
+      profile,
+      heap,
+      log,
+    }
+  } finally {
+    sampler.stop()
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    await receiver.close()
+  }
+}
+
+// ---- report -----------------------------------------------------------------------------------------
+
+const markdown = (report: {
+  machine: Record<string, unknown>
+  fill: Record<string, unknown>
+  runs: ReadonlyArray<RunResult>
+}): string => {
+  const runs = report.runs
+  const row = (label: string, cell: (r: RunResult) => unknown) =>
+    `| ${label} | ${runs.map((r) => String(cell(r) ?? "n/a")).join(" | ")} |`
+  const c = (r: RunResult) => r.churn
+  return [
+    `| metric | ${runs.map((r) => `DEBOUNCE_WINDOW_MS=${r.debounceWindowMs}`).join(" | ")} |`,
+    `| --- | ${runs.map(() => "---:").join(" | ")} |`,
+    row("load average at start (1/5/15 min)", (r) => r.loadAtStart.loadavg.join(" / ")),
+    row(
+      "objects created / distinct ids received",
+      (r) => `${r.initialSync.objectsExpected} / ${r.initialSync.idsReceived}`,
+    ),
+    row("time to ready (/readyz 200), s", (r) => r.readySeconds),
+    row(
+      "initial sync: 50% / 99% of objects arrived, s",
+      (r) => `${r.initialSync.p50ArrivalSeconds} / ${r.initialSync.p99ArrivalSeconds}`,
+    ),
+    row("initial sync: every object arrived, s", (r) => r.initialSync.allArrivedSeconds),
+    row("CPU for the initial sync (start → all arrived), s", (r) => r.initialSync.cpuSeconds),
+    row("requests per synced object", (r) => r.initialSync.requestsPerObject),
+    row(
+      "bytes per synced object (body / with headers)",
+      (r) => `${r.initialSync.bodyBytesPerObject} / ${r.initialSync.wireBytesPerObject}`,
+    ),
+    row("peak RSS, MiB", (r) => r.memory.peakRssMiB),
+    row(
+      "steady RSS after sync / after churn, MiB",
+      (r) => `${r.memory.steadyRssAfterSyncMiB} / ${r.memory.steadyRssAfterChurnMiB ?? "n/a"}`,
+    ),
+    row(
+      "heap used after sync / after churn, MiB",
+      (r) => `${r.memory.heapUsedAfterSyncMiB ?? "n/a"} / ${r.memory.heapUsedAfterChurnMiB ?? "n/a"}`,
+    ),
+    row("churn: label PATCHes acknowledged by the API server, /s", (r) => c(r)?.patchesPerSecond),
+    row("churn: watch events observed by the controller", (r) => c(r)?.eventsObserved),
+    row("churn: events observed by the watches, /s", (r) => c(r)?.eventsObservedPerSecond),
+    row(
+      "churn: watches caught up after the last PATCH ack, s",
+      (r) => c(r)?.watchCaughtUpAfterLastAckSeconds,
+    ),
+    row(
+      "churn: last version delivered after the last PATCH ack, s",
+      (r) => c(r)?.deliveredAfterLastAckSeconds,
+    ),
+    row("churn: CPU per 1,000 change events, s", (r) => c(r)?.cpuSecondsPer1000Events),
+    row(
+      "churn: lag PATCH response → receiver p50 / p95 / p99 / max, ms",
+      (r) => c(r) && `${c(r)!.lagMs.p50} / ${c(r)!.lagMs.p95} / ${c(r)!.lagMs.p99} / ${c(r)!.lagMs.max}`,
+    ),
+    row(
+      "churn: same, minus the debounce window, ms",
+      (r) =>
+        c(r) &&
+        `${c(r)!.lagMinusDebounceMs.p50} / ${c(r)!.lagMinusDebounceMs.p95} / ${c(r)!.lagMinusDebounceMs.p99}`,
+    ),
+    row(
+      "churn: versions delivered / coalesced away",
+      (r) => c(r) && `${c(r)!.versionsArrived} / ${c(r)!.versionsCoalesced}`,
+    ),
+    row(
+      "churn: requests, bytes per event",
+      (r) => c(r) && `${c(r)!.requests}, ${Math.round(c(r)!.bodyBytes / Math.max(1, c(r)!.versionsArrived))}`,
+    ),
+    row("churn: peak RSS during churn, MiB", (r) => c(r)?.peakRssMiB),
+    row(
+      "churn: CPU of the bench process itself (PATCHes + receiver), s",
+      (r) => c(r)?.benchProcessCpuSeconds,
+    ),
+    row("SIGTERM → exit (code), s", (r) => `${r.exit.stopSeconds} (${r.exit.code ?? r.exit.signal})`),
+  ].join("\n")
+}
+
+// ---- main ----------------------------------------------------------------------------------------------
+
+const main = async () => {
+  mkdirSync(outDir, { recursive: true })
+  const machine = {
+    command: `npm run bench --${argv.length > 0 ? ` ${argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" ")}` : ""}`,
+    date: new Date().toISOString(),
+    nproc: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? "unknown",
+    memory: sh("free", ["-h"]),
+    node: process.version,
+    controllerNode: sh("node", ["--version"]),
+    uptime: sh("uptime", []),
+    loadAtStart: loadNow(),
+  }
+  say(`▶ bench: ${JSON.stringify({ ...options, out: undefined })}`)
+  say(`  machine: ${machine.nproc} CPUs, load ${machine.loadAtStart.loadavg.join(" ")}`)
+  if (machine.loadAtStart.others.length > 0) {
+    say(
+      `  other heavy processes now (figures will be noisier):\n    ${machine.loadAtStart.others.join("\n    ")}`,
+    )
+  }
+  if (options.build && options.controller === DEFAULT_CONTROLLER) {
+    say("▶ building dist (tsc -p tsconfig.build.json)")
+    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo, stdio: "inherit" })
+  }
+
+  say("▶ starting the control plane")
+  const plane = await ControlPlane.start({
+    // 2,000 Services need ClusterIPs: the harness's /24 holds 254.
+    apiServerFlags: ["--service-cluster-ip-range=10.0.0.0/16"],
+  })
+  const kube = makeKubeLoad(
+    {
+      server: plane.info.server,
+      caFile: plane.info.caFile,
+      certFile: plane.info.adminCertFile,
+      keyFile: plane.info.adminKeyFile,
+    },
+    options.concurrency,
+  )
+  try {
+    say(
+      `▶ filling: ${options.configmaps} ConfigMaps (${options.dataKiB} KiB each), ${options.deployments} Deployments, ` +
+        `${options.services} Services in ${options.namespaces} namespaces, ${options.concurrency} requests in flight`,
+    )
+    const filled = await fill(kube)
+    const fillInfo = {
+      objects: filled.objects,
+      seconds: seconds(filled.ms),
+      createsPerSecond: Math.round(filled.objects / (filled.ms / 1000)),
+      kubernetes: plane.info.kubernetesVersion,
+    }
+    say(`  ${filled.objects} objects in ${fillInfo.seconds} s (${fillInfo.createsPerSecond}/s)`)
+
+    const runs: Array<RunResult> = []
+    for (const debounce of options.debounce) {
+      say(`▶ controller run, DEBOUNCE_WINDOW_MS=${debounce}: ${options.controller}`)
+      runs.push(await runController(plane, kube, filled.expected, debounce))
+    }
+    const report = {
+      machine: { ...machine, loadAtEnd: loadNow(plane.info.dir), uptimeAtEnd: sh("uptime", []) },
+      options: { ...options },
+      fill: fillInfo,
+      runs,
+    }
+    writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`)
+    const table = markdown(report)
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n\n${table}\n`)
+    for (const run of runs) {
+      if (run.profile !== undefined) {
+        process.stdout.write(`\nCPU profile, DEBOUNCE_WINDOW_MS=${run.debounceWindowMs}: ${run.profile}\n`)
+      }
+      if (run.heap !== undefined) {
+        process.stdout.write(`\nHeap, DEBOUNCE_WINDOW_MS=${run.debounceWindowMs}: ${run.heap}\n`)
+      }
+    }
+    say(`\n▶ JSON written to ${options.out}`)
+  } finally {
+    kube.close()
+    await plane.stop()
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    say(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+    process.exit(1)
+  },
+)
