@@ -241,6 +241,12 @@ export const make = (
     const reconcile = Effect.gen(function* () {
       const discovered = yield* options.discover
       const wanted = new Map(discovered.types.map((type) => [identity(type), type]))
+      if (wanted.size === 0) {
+        // Readiness needs at least one watched type: say why it will not come.
+        yield* Effect.logWarning(
+          "no resource type selected: check WATCH_RESOURCE_TYPES / EXCLUDE_RESOURCE_TYPES against the served types",
+        )
+      }
       // A group that failed discovery this time has not gone away: keep its watches (and its objects
       // downstream) until discovery says otherwise.
       const failedGroups = new Set(
