@@ -6,7 +6,7 @@
  * A second signal exits at once.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Logger } from "effect"
+import { Cause, Effect, Layer, Logger } from "effect"
 import { type ConfigValidationError, loadSyncConfig, SyncConfig, type SyncConfigShape } from "./Config.js"
 import * as Controller from "./Controller.js"
 import { KubeClient } from "./kube/KubeClient.js"
@@ -16,7 +16,9 @@ const loggerFor = (config: SyncConfigShape) =>
   Layer.mergeAll(
     Logger.replace(
       Logger.defaultLogger,
-      Logger.withConsoleError(config.logFormat === "json" ? Logger.jsonLogger : Logger.prettyLoggerDefault),
+      config.logFormat === "json"
+        ? Logger.withConsoleError(Logger.jsonLogger)
+        : Logger.prettyLogger({ stderr: true }),
     ),
     Logger.minimumLogLevel(config.logLevel),
   )
@@ -33,7 +35,14 @@ const program = Effect.gen(function* () {
   return yield* Effect.gen(function* () {
     for (const warning of config.warnings) yield* Effect.logWarning(warning)
     yield* Effect.logInfo("starting k8s-vectordb-sync")
-    return yield* Layer.launch(app)
+    return yield* Layer.launch(app).pipe(
+      // Reported through the configured logger (JSON on stderr), not the runtime's own.
+      Effect.tapErrorCause((cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.void
+          : Effect.logError("k8s-vectordb-sync stopped on an error", cause),
+      ),
+    )
   }).pipe(Effect.provide(loggerFor(config)))
 })
 
@@ -62,5 +71,5 @@ program.pipe(
       process.exit(1)
     }),
   ),
-  NodeRuntime.runMain,
+  (main) => NodeRuntime.runMain(main, { disablePrettyLogger: true, disableErrorReporting: true }),
 )

@@ -7,7 +7,9 @@ import { once } from "node:events"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { SyncPayload } from "../../src/Payload.js"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
 import { makePki } from "../kube/pki.js"
 import { eventually } from "../support/controller.js"
@@ -315,5 +317,29 @@ describe("the controller process", () => {
     const { code } = await spawned.exit
     expect(code).toBe(1)
     expect(spawned.stderr()).toContain("ENDPOINT_CA_FILE")
+  })
+
+  it("dry run: every stdout line is one payload of the contract, logs go to stderr", async () => {
+    const spawned = spawnController({
+      KUBECONFIG: kubeContext().adminKubeconfig,
+      WATCH_RESOURCE_TYPES: "namespaces",
+      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      DEBOUNCE_WINDOW_MS: "0",
+      LOG_FORMAT: "pretty",
+    })
+    running.push(spawned.child)
+    await eventually(
+      () => spawned.stdout().includes("_cluster/v1/Namespace/default"),
+      () => spawned.stderr(),
+    )
+    spawned.child.kill("SIGTERM")
+    expect((await spawned.exit).code).toBe(0)
+    const lines = spawned.stdout().trim().split("\n")
+    for (const line of lines) {
+      const payload = Schema.decodeUnknownSync(SyncPayload)(JSON.parse(line))
+      expect(payload.upserts.length + payload.deletes.length).toBeGreaterThan(0)
+    }
+    expect(spawned.stderr()).toContain("starting k8s-vectordb-sync")
   })
 })
