@@ -40,7 +40,10 @@ import { randomUUID } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { hostname } from "node:os"
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+// Per-module imports: the package index pulls in the API-doc pages (~20 MiB of source) for nothing.
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { NodeHttpServer } from "@effect/platform-node"
 import {
   Clock,

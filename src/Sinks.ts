@@ -3,7 +3,7 @@
  * dry-run printer when there is no endpoint or `DRY_RUN=true`.
  */
 import { readFile } from "node:fs/promises"
-import type { HttpClient } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
 import { Agent } from "undici"
