@@ -273,9 +273,10 @@ describe("helm lint and helm template", () => {
       if (variable.default === undefined) expect(env.has(variable.name), variable.name).toBe(false)
       else expect(env.get(variable.name), variable.name).toBe(variable.default)
     }
-    // Besides the configuration, only the pod's name (the leader-election identity).
+    // Besides the configuration, only the pod's name (the leader-election identity) and the heap cap.
     const known = new Set(configReference.map((v) => v.name))
-    expect([...env.keys()].filter((name) => !known.has(name))).toEqual(["POD_NAME"])
+    expect([...env.keys()].filter((name) => !known.has(name))).toEqual(["POD_NAME", "NODE_OPTIONS"])
+    expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=192")
     expect(containerOf(manifests).env[0]).toEqual({
       name: "POD_NAME",
       valueFrom: { fieldRef: { fieldPath: "metadata.name" } },
