@@ -13,6 +13,7 @@ import {
   Effect,
   FiberMap,
   Layer,
+  LogLevel,
   Metric,
   Option,
   Ref,
@@ -138,29 +139,39 @@ export const make = (
         ),
       )
 
+    /** The per-event work of the hot path, built once per type rather than once per event. */
+    const observerFor = (type: DiscoveredType) => {
+      const counted = {
+        Upsert: Metric.increment(Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Upsert")),
+        Delete: Metric.increment(Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Delete")),
+      }
+      return (change: Change): Effect.Effect<void> =>
+        options.offer(change).pipe(
+          Effect.zipRight(counted[change._tag]),
+          Effect.zipRight(
+            Effect.whenLogLevel(
+              Effect.logDebug("observed").pipe(
+                Effect.annotateLogs({
+                  type: type.key,
+                  op: change._tag,
+                  id: change._tag === "Upsert" ? change.record.id : change.id,
+                }),
+              ),
+              LogLevel.Debug,
+            ),
+          ),
+        )
+    }
+
     const consume = (
       id: string,
       type: DiscoveredType,
+      observe: (change: Change) => Effect.Effect<void>,
       event: TypeWatch.TypeWatchEvent,
     ): Effect.Effect<void> => {
       switch (event._tag) {
         case "Observed":
-          return options.offer(event.change).pipe(
-            Effect.zipRight(
-              Metric.increment(
-                Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", event.change._tag),
-              ),
-            ),
-            Effect.zipRight(
-              Effect.logDebug("observed").pipe(
-                Effect.annotateLogs({
-                  type: type.key,
-                  op: event.change._tag,
-                  id: event.change._tag === "Upsert" ? event.change.record.id : event.change.id,
-                }),
-              ),
-            ),
-          )
+          return observe(event.change)
         case "Listed":
           return update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: event.objects })).pipe(
             Effect.zipRight(
@@ -210,10 +221,11 @@ export const make = (
             lastError: Option.none(),
           }),
         )
+        const observe = observerFor(type)
         yield* FiberMap.run(
           fibers,
           id,
-          Stream.runForEach(watch.events, (event) => consume(id, type, event)),
+          Stream.runForEach(watch.events, (event) => consume(id, type, observe, event)),
         )
       })
 
