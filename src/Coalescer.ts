@@ -50,9 +50,65 @@ interface Entry<C> {
   readonly dueAt: number
 }
 
+/** Due times of waiting upserts, smallest first; entries that moved on are skipped when met. */
+class DueHeap<E extends { readonly dueAt: number }> {
+  private items: Array<{ readonly id: string; readonly entry: E }> = []
+
+  get length(): number {
+    return this.items.length
+  }
+
+  push(id: string, entry: E): void {
+    const items = this.items
+    items.push({ id, entry })
+    let i = items.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (items[parent]!.entry.dueAt <= items[i]!.entry.dueAt) break
+      ;[items[parent], items[i]] = [items[i]!, items[parent]!]
+      i = parent
+    }
+  }
+
+  peek(): { readonly id: string; readonly entry: E } | undefined {
+    return this.items[0]
+  }
+
+  pop(): void {
+    const items = this.items
+    const last = items.pop()
+    if (last === undefined || items.length === 0) return
+    items[0] = last
+    let i = 0
+    for (;;) {
+      const left = 2 * i + 1
+      const right = left + 1
+      let smallest = i
+      if (left < items.length && items[left]!.entry.dueAt < items[smallest]!.entry.dueAt) smallest = left
+      if (right < items.length && items[right]!.entry.dueAt < items[smallest]!.entry.dueAt) smallest = right
+      if (smallest === i) return
+      ;[items[smallest], items[i]] = [items[i]!, items[smallest]!]
+      i = smallest
+    }
+  }
+
+  rebuild(live: Iterable<[string, E]>): void {
+    this.items = []
+    for (const [id, entry] of live) this.push(id, entry)
+  }
+}
+
+/**
+ * Pending entries live in exactly one of three places: `deletes` (always due), `waiting` (upserts
+ * inside their debounce window, indexed by due time) and `ripe` (due upserts, oldest first). Every
+ * operation touches only what it changes, so a change costs O(log n) however many ids are pending.
+ */
 export class Coalescer<C extends Keyed = Change> {
-  /** Insertion-ordered, so older ids tend to leave first. */
-  private readonly entries = new Map<string, Entry<C>>()
+  private readonly deletes = new Map<string, Entry<C>>()
+  private readonly waiting = new Map<string, Entry<C>>()
+  private readonly due = new DueHeap<Entry<C>>()
+  /** Insertion order is ripening order, so the first entry is the one that has waited longest. */
+  private ripe = new Map<string, Entry<C>>()
   /**
    * The fingerprint of the last upsert of each id handed to the sink. Recorded when a batch is
    * taken rather than when it is acknowledged, so that a change arriving while its predecessor is
@@ -72,55 +128,92 @@ export class Coalescer<C extends Keyed = Change> {
 
   /** Distinct ids waiting to be sent. */
   get size(): number {
-    return this.entries.size
+    return this.deletes.size + this.waiting.size + this.ripe.size
   }
 
   get isClosed(): boolean {
     return this.closed
   }
 
+  private current(id: string): Entry<C> | undefined {
+    return this.deletes.get(id) ?? this.waiting.get(id) ?? this.ripe.get(id)
+  }
+
+  private forget(id: string): void {
+    this.deletes.delete(id)
+    this.waiting.delete(id)
+    this.ripe.delete(id)
+  }
+
+  private wait(id: string, entry: Entry<C>): void {
+    this.waiting.set(id, entry)
+    this.due.push(id, entry)
+    // Superseded heap items are skipped lazily; rebuilding now and then keeps the heap's size tied
+    // to the number of ids rather than to the number of changes.
+    if (this.due.length > 2 * this.waiting.size + 64) this.due.rebuild(this.waiting)
+  }
+
+  /** Moves waiting upserts whose time has come to `ripe`, in due order. */
+  private promote(now: number): void {
+    for (let top = this.due.peek(); top !== undefined && top.entry.dueAt <= now; top = this.due.peek()) {
+      this.due.pop()
+      if (this.waiting.get(top.id) !== top.entry) continue // superseded
+      this.waiting.delete(top.id)
+      this.ripe.set(top.id, top.entry)
+    }
+  }
+
   offer(change: C, now: number): void {
     const id = this.codec.idOf(change)
     if (change._tag === "Delete") {
       // Not debounced: a delete replaces whatever was pending for the id and is due now.
-      this.entries.set(id, { change, fingerprint: undefined, firstAt: now, dueAt: now })
+      this.forget(id)
+      this.deletes.set(id, { change, fingerprint: undefined, firstAt: now, dueAt: now })
       return
     }
     const fingerprint = this.codec.fingerprintOf(change)
-    const current = this.entries.get(id)
+    const current = this.current(id)
     if (current?.fingerprint === fingerprint) return // same record again: not a change, the window is not reset
-    if (this.handedOver.get(id) === fingerprint) {
-      // Back to what the receiver has (or will have): whatever was pending is moot.
-      this.entries.delete(id)
-      return
-    }
+    this.forget(id)
+    // Back to what the receiver has (or will have): whatever was pending is moot.
+    if (this.handedOver.get(id) === fingerprint) return
     const { debounceWindowMs, debounceMaxWaitMs } = this.options
     // A pending upsert keeps its first time so that max wait holds; a pending delete followed by a
     // re-creation starts afresh.
     const firstAt = current?.change._tag === "Upsert" ? current.firstAt : now
-    this.entries.set(id, {
+    const entry = {
       change,
       fingerprint,
       firstAt,
       dueAt: Math.min(now + debounceWindowMs, firstAt + debounceMaxWaitMs),
-    })
+    }
+    if (entry.dueAt <= now) this.ripe.set(id, entry)
+    else this.wait(id, entry)
   }
 
   /**
-   * The next batch if one should go out at `now`: when a delete is ripe, when a full batch is ripe,
-   * or when the oldest ripe upsert has waited `batchFlushIntervalMs` for company. Once closed,
+   * Whether a batch should go out at `now`: when a delete is pending, when a full batch is ripe, or
+   * when the oldest ripe upsert has waited `batchFlushIntervalMs` for company. Once closed,
    * everything is due, ripe or not.
    */
+  hasBatch(now: number): boolean {
+    this.promote(now)
+    if (this.closed) return this.size > 0
+    if (this.deletes.size > 0 || this.ripe.size >= this.options.batchMaxSize) return true
+    const oldest = this.ripe.values().next()
+    return !oldest.done && oldest.value.dueAt + this.options.batchFlushIntervalMs <= now
+  }
+
+  /** The next batch if one should go out at `now` (see `hasBatch`); deletes first. */
   take(now: number): Batch<C> | undefined {
     if (!this.hasBatch(now)) return undefined
-    const { batchMaxSize } = this.options
+    const max = this.options.batchMaxSize
     const batch: Array<C> = []
-    // Deletes first: they must never wait behind upserts, and a receiver applies them first anyway.
-    for (const wanted of ["Delete", "Upsert"] as const) {
-      for (const [id, entry] of this.entries) {
-        if (batch.length >= batchMaxSize) break
-        if (entry.change._tag !== wanted || !this.isDue(entry, now)) continue
-        this.entries.delete(id)
+    const sources = this.closed ? [this.deletes, this.ripe, this.waiting] : [this.deletes, this.ripe]
+    for (const source of sources) {
+      for (const [id, entry] of source) {
+        if (batch.length >= max) break
+        source.delete(id)
         if (entry.fingerprint === undefined) this.handedOver.delete(id)
         else this.handedOver.set(id, entry.fingerprint)
         batch.push(entry.change)
@@ -129,34 +222,19 @@ export class Coalescer<C extends Keyed = Change> {
     return batch
   }
 
-  /** Whether `take(now)` returns a batch. */
-  hasBatch(now: number): boolean {
-    const { batchMaxSize, batchFlushIntervalMs } = this.options
-    let due = 0
-    let oldestDue = Number.POSITIVE_INFINITY
-    for (const entry of this.entries.values()) {
-      if (!this.isDue(entry, now)) continue
-      if (this.closed || entry.change._tag === "Delete") return true
-      if (++due >= batchMaxSize) return true
-      if (entry.dueAt < oldestDue) oldestDue = entry.dueAt
-    }
-    return due > 0 && oldestDue + batchFlushIntervalMs <= now
-  }
-
-  private isDue(entry: Entry<C>, now: number): boolean {
-    return this.closed || entry.dueAt <= now
-  }
-
   /** When `take` may next return something (absent new offers); `Infinity` when nothing is pending. */
   nextWake(now: number): number {
-    if (this.closed && this.entries.size > 0) return now
+    this.promote(now)
+    if ((this.closed && this.size > 0) || this.deletes.size > 0) return now
     let wake = Number.POSITIVE_INFINITY
-    for (const entry of this.entries.values()) {
-      const at =
-        entry.dueAt > now || entry.change._tag === "Delete"
-          ? entry.dueAt
-          : entry.dueAt + this.options.batchFlushIntervalMs
-      if (at < wake) wake = at
+    const oldest = this.ripe.values().next()
+    if (!oldest.done) wake = oldest.value.dueAt + this.options.batchFlushIntervalMs
+    for (let top = this.due.peek(); top !== undefined; top = this.due.peek()) {
+      if (this.waiting.get(top.id) === top.entry) {
+        wake = Math.min(wake, top.entry.dueAt)
+        break
+      }
+      this.due.pop() // superseded
     }
     return wake
   }
@@ -167,14 +245,18 @@ export class Coalescer<C extends Keyed = Change> {
    * follow it. The receiver's state of these ids is unknown from now on.
    */
   requeue(batch: Batch<C>, now: number): void {
+    // Overdue, so they go out with the next batch instead of waiting for company again.
+    const dueAt = now - this.options.batchFlushIntervalMs
+    const front = new Map<string, Entry<C>>()
     for (const change of batch) {
       const id = this.codec.idOf(change)
       this.handedOver.delete(id)
-      if (this.entries.has(id)) continue
-      // Overdue, so it goes out with the next batch instead of waiting for company again.
-      const dueAt = now - this.options.batchFlushIntervalMs
-      this.entries.set(id, { change, fingerprint: this.fingerprintOf(change), firstAt: dueAt, dueAt })
+      if (this.current(id) !== undefined) continue
+      const entry = { change, fingerprint: this.fingerprintOf(change), firstAt: dueAt, dueAt }
+      if (change._tag === "Delete") this.deletes.set(id, entry)
+      else front.set(id, entry)
     }
+    if (front.size > 0) this.ripe = new Map([...front, ...this.ripe])
   }
 
   /** A change the receiver refused for good: what it holds for the id is unknown. */
