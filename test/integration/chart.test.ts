@@ -382,41 +382,23 @@ describe("helm lint and helm template", () => {
     const derived = await template("r", "ns", "--set", "config.shutdownTimeoutMs=45500")
     expect(find(derived, "Deployment").spec.template.spec.terminationGracePeriodSeconds).toBe(56)
 
-    const tooShort = await helm(
-      "template",
-      "r",
-      chartDir,
-      "--kube-version",
-      kubeContext().kubernetesVersion,
-      "--set",
-      "terminationGracePeriodSeconds=20",
-    )
-    expect(tooShort.code).not.toBe(0)
-    expect(tooShort.stderr).toContain("must be greater than config.shutdownTimeoutMs")
-
-    const replicas = await helm(
-      "template",
-      "r",
-      chartDir,
-      "--kube-version",
-      kubeContext().kubernetesVersion,
-      "--set",
-      "replicaCount=2",
-    )
-    expect(replicas.code).not.toBe(0)
-    expect(replicas.stderr).toContain("needs leaderElection.enabled=true")
-
-    const port0 = await helm(
-      "template",
-      "r",
-      chartDir,
-      "--kube-version",
-      kubeContext().kubernetesVersion,
-      "--set",
-      "config.apiBindAddress=:0",
-    )
-    expect(port0.code).not.toBe(0)
-    expect(port0.stderr).toContain("config.apiBindAddress")
+    // Each unsafe value must stop rendering with a message that names what to fix.
+    const refused = async (setting: string, message: string) => {
+      const result = await helm(
+        "template",
+        "r",
+        chartDir,
+        "--kube-version",
+        kubeContext().kubernetesVersion,
+        "--set",
+        setting,
+      )
+      expect(result.code, setting).not.toBe(0)
+      expect(result.stderr, setting).toContain(message)
+    }
+    await refused("terminationGracePeriodSeconds=20", "must be greater than config.shutdownTimeoutMs")
+    await refused("replicaCount=2", "needs leaderElection.enabled=true")
+    await refused("config.apiBindAddress=:0", "config.apiBindAddress")
   })
 })
 
