@@ -276,7 +276,7 @@ describe("helm lint and helm template", () => {
     // Besides the configuration, only the pod's name (the leader-election identity) and the heap cap.
     const known = new Set(configReference.map((v) => v.name))
     expect([...env.keys()].filter((name) => !known.has(name))).toEqual(["POD_NAME", "NODE_OPTIONS"])
-    expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=192")
+    expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=128")
     expect(containerOf(manifests).env[0]).toEqual({
       name: "POD_NAME",
       valueFrom: { fieldRef: { fieldPath: "metadata.name" } },

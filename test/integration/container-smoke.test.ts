@@ -2,32 +2,27 @@
  * The container image without a container engine: the runtime stage of the Dockerfile rebuilt on
  * the machine and started the way Kubernetes would start it with the chart's securityContext.
  *
- * - Production build only: `tsc -p tsconfig.build.json` output plus `npm ci` with the very flags of
- *   the Dockerfile's deps stage (read from the Dockerfile), package.json and package-lock.json, in
- *   a fresh folder. No src/, no test/, no dev dependencies. The `npm ci` result is cached per
- *   package-lock.json and flags under ~/.cache/k8s-vectordb-sync/prod-deps.
+ * - The image's only file: the bundle `npm run bundle` makes (the Dockerfile's build stage runs the
+ *   same script), written alone into a fresh folder. No node_modules, no src/, no test/.
  * - Started as `nobody` (setpriv: uid/gid 65534, no supplementary groups, no_new_privs) inside a
  *   private mount namespace whose root filesystem is remounted read-only (readOnlyRootFilesystem:
  *   true), with that folder as working directory and HOME pointing nowhere.
  * - It answers /healthz and /readyz, syncs to a receiver, and exits 0 on SIGTERM.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
-import { createHash } from "node:crypto"
 import { once } from "node:events"
 import {
   chmodSync,
   copyFileSync,
-  cpSync,
-  existsSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs"
-import { homedir, tmpdir } from "node:os"
+import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createNamespace, deleteNamespace, kubeContext } from "../kube/harness.js"
@@ -38,43 +33,23 @@ import { type Receiver, startReceiver } from "../support/Receiver.js"
 const NOBODY = "65534"
 const root = resolve(".")
 
-/** The production install command of the Dockerfile's deps stage, e.g. ["ci", "--omit=dev", ...]. */
-const dockerfileNpmArgs = (): ReadonlyArray<string> => {
-  const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8")
-  const match = /^FROM\s+\S+\s+AS\s+deps\s*$[\s\S]*?^RUN\s+npm\s+(ci\s[^\\&\n]*)/im.exec(dockerfile)
-  if (match?.[1] === undefined) throw new Error("Dockerfile: no `RUN npm ci ...` in a stage named deps")
-  const args = match[1].trim().split(/\s+/)
-  if (!args.includes("--omit=dev"))
-    throw new Error(`Dockerfile deps stage installs dev dependencies: npm ${args.join(" ")}`)
-  return args
-}
-
-/** node_modules for production, cached by package-lock.json + npm flags + Node major version. */
-const productionModules = (npmArgs: ReadonlyArray<string>): string => {
-  const lock = readFileSync(join(root, "package-lock.json"))
-  const key = createHash("sha256")
-    .update(lock)
-    .update(readFileSync(join(root, "package.json")))
-    .update(npmArgs.join(" "))
-    .update(process.versions.node.split(".")[0] ?? "")
-    .digest("hex")
-    .slice(0, 16)
-  const cacheRoot = join(
-    process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"),
-    "k8s-vectordb-sync",
-    "prod-deps",
+/** The image's /app: `npm run bundle` with its output redirected into `app/main.mjs`. */
+const bundleInto = (app: string): void => {
+  const scripts = (
+    JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
+  ).scripts
+  const bundle = scripts.bundle ?? ""
+  if (!bundle.includes("--outfile=dist/bundle/main.mjs"))
+    throw new Error(`unexpected bundle script: ${bundle}`)
+  execFileSync(
+    "sh",
+    ["-c", bundle.replace("--outfile=dist/bundle/main.mjs", `--outfile=${join(app, "main.mjs")}`)],
+    {
+      cwd: root,
+      env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH ?? ""}` },
+      stdio: "inherit",
+    },
   )
-  const done = join(cacheRoot, key)
-  if (existsSync(join(done, "node_modules"))) return join(done, "node_modules")
-  const staging = `${done}.partial.${process.pid}`
-  rmSync(staging, { recursive: true, force: true })
-  mkdirSync(staging, { recursive: true })
-  copyFileSync(join(root, "package.json"), join(staging, "package.json"))
-  copyFileSync(join(root, "package-lock.json"), join(staging, "package-lock.json"))
-  execFileSync("npm", [...npmArgs], { cwd: staging, stdio: ["ignore", "inherit", "inherit"] })
-  rmSync(done, { recursive: true, force: true })
-  renameSync(staging, done)
-  return join(done, "node_modules")
 }
 
 const requireTool = (name: string): void => {
@@ -132,29 +107,12 @@ const collect = (child: ChildProcess) => {
 
 beforeAll(async () => {
   for (const tool of ["unshare", "setpriv", "mount"]) requireTool(tool)
-  const npmArgs = dockerfileNpmArgs()
   work = mkdtempSync(join(tmpdir(), "vectordb-sync-image-"))
   chmodSync(work, 0o755)
   app = join(work, "app")
   mkdirSync(app)
-  // The image's /app: dist, production node_modules, package.json, package-lock.json. Nothing else.
-  execFileSync(
-    process.execPath,
-    [
-      join(root, "node_modules/typescript/bin/tsc"),
-      "-p",
-      "tsconfig.build.json",
-      "--outDir",
-      join(app, "dist"),
-    ],
-    {
-      cwd: root,
-      stdio: "inherit",
-    },
-  )
-  cpSync(productionModules(npmArgs), join(app, "node_modules"), { recursive: true })
-  copyFileSync(join(root, "package.json"), join(app, "package.json"))
-  copyFileSync(join(root, "package-lock.json"), join(app, "package-lock.json"))
+  // The image's /app: the bundle, nothing else.
+  bundleInto(app)
   // The runtime's node binary, reachable by nobody (the one running the tests may sit in /root).
   mkdirSync(join(work, "bin"))
   node = join(work, "bin", "node")
@@ -182,25 +140,12 @@ afterAll(async () => {
 })
 
 describe("the production build, started like the container", () => {
-  it("holds production dependencies only and no source tree", () => {
-    // package-lock.json marks what only the dev dependencies need ("dev": true).
-    const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as {
-      packages: Record<string, { dev?: boolean; optional?: boolean }>
-    }
-    const devOnly = Object.entries(lock.packages)
-      .filter(([path, entry]) => path.startsWith("node_modules/") && entry.dev === true)
-      .map(([path]) => path)
-    expect(devOnly).toContain("node_modules/typescript")
-    expect(devOnly.filter((path) => existsSync(join(app, path)))).toEqual([])
-    const packageJson = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
-      dependencies: Record<string, string>
-    }
-    for (const dep of Object.keys(packageJson.dependencies)) {
-      expect(existsSync(join(app, "node_modules", dep)), `dependency ${dep} missing`).toBe(true)
-    }
-    for (const absent of ["src", "test", "tsconfig.json", "charts"])
-      expect(existsSync(join(app, absent))).toBe(false)
-    expect(existsSync(join(app, "dist", "main.js"))).toBe(true)
+  it("holds the bundle only: no node_modules, no source tree", () => {
+    expect(readdirSync(app)).toEqual(["main.mjs"])
+    // Dev-only code (the compiler, the test runner) is not in it.
+    const bundle = readFileSync(join(app, "main.mjs"), "utf8")
+    expect(bundle).not.toContain("vitest")
+    expect(bundle).not.toContain("ts.createProgram")
   })
 
   it("runs as nobody on a read-only root filesystem", async () => {
@@ -225,7 +170,7 @@ describe("the production build, started like the container", () => {
     const ns = await createNamespace("image-smoke")
     const healthPort = await freePort()
     const apiPort = await freePort()
-    const child = asContainer([node, "dist/main.js"], {
+    const child = asContainer([node, "main.mjs"], {
       KUBECONFIG: join(work, "kube", "config"),
       INSTANCES_ENDPOINT: receiver.url,
       WATCH_RESOURCE_TYPES: "namespaces",

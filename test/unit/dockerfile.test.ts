@@ -52,32 +52,25 @@ describe("Dockerfile", () => {
   const runtime = all.slice(runtimeStart)
 
   it("is multi-stage on Node.js 24 slim, runtime stage last", () => {
-    expect(froms.map((f) => f.args.split(/\s+AS\s+/i)[1])).toEqual(["build", "deps", "runtime"])
+    expect(froms.map((f) => f.args.split(/\s+AS\s+/i)[1])).toEqual(["build", "runtime"])
     const nodeImage = all.find((i) => i.keyword === "ARG" && i.args.startsWith("NODE_IMAGE="))
     expect(nodeImage?.args).toMatch(/^NODE_IMAGE=node:24-[a-z]+-slim$/)
     for (const from of froms) expect(from.args).toMatch(/\$\{NODE_IMAGE\}/)
   })
 
-  it("installs production dependencies only in the stage the runtime copies node_modules from", () => {
-    const deps = all.slice(all.indexOf(froms[1]!), all.indexOf(froms[2]!))
-    const install = deps.find((i) => i.keyword === "RUN" && i.args.startsWith("npm ci"))
-    expect(install?.args).toContain("--omit=dev")
-    expect(runtime.find((i) => i.keyword === "COPY" && i.args.includes("node_modules"))?.args).toContain(
-      "--from=deps",
-    )
-    expect(runtime.find((i) => i.keyword === "COPY" && i.args.includes("dist"))?.args).toContain(
-      "--from=build",
-    )
-    // No source and no compiler in the runtime stage.
-    expect(runtime.filter((i) => i.keyword === "COPY" && /\bsrc\b|tsconfig/.test(i.args))).toEqual([])
+  it("ships only the bundle: no node_modules, no source, no compiler in the runtime stage", () => {
+    const build = all.slice(all.indexOf(froms[0]!), all.indexOf(froms[1]!))
+    expect(build.some((i) => i.keyword === "RUN" && i.args === "npm run bundle")).toBe(true)
+    const copies = runtime.filter((i) => i.keyword === "COPY").map((i) => i.args)
+    expect(copies).toEqual(["--from=build /app/dist/bundle/main.mjs ./main.mjs"])
   })
 
-  it("runs as a numeric non-root user with an exec-form ENTRYPOINT of dist/main.js", () => {
+  it("runs as a numeric non-root user with an exec-form ENTRYPOINT of the bundle", () => {
     const user = runtime.filter((i) => i.keyword === "USER").at(-1)?.args ?? ""
     expect(user).toMatch(/^[1-9][0-9]*(:[1-9][0-9]*)?$/)
     const entrypoint = runtime.filter((i) => i.keyword === "ENTRYPOINT")
     expect(entrypoint).toHaveLength(1)
-    expect(JSON.parse(entrypoint[0]!.args)).toEqual(["node", "dist/main.js"])
+    expect(JSON.parse(entrypoint[0]!.args)).toEqual(["node", "main.mjs"])
     expect(runtime.some((i) => i.keyword === "CMD")).toBe(false)
     expect(runtime.filter((i) => i.keyword === "EXPOSE").map((i) => i.args)).toEqual(["8081 8082"])
   })
