@@ -14,7 +14,7 @@ import { isNotFound } from "./kube/KubeError.js"
 import type { CapabilitiesPayload } from "./Payload.js"
 import * as Pipeline from "./Pipeline.js"
 import type { SinkError } from "./Sink.js"
-import { httpClientLayer, type ReceiverCaError, tokenFromFile } from "./Sinks.js"
+import { httpClientLayer, httpSinkOptions, type ReceiverCaError } from "./Sinks.js"
 import * as TypeWatch from "./watch/TypeWatch.js"
 
 export type CapabilityChange = Data.TaggedEnum<{
@@ -33,14 +33,6 @@ export const toPayload = (batch: ReadonlyArray<CapabilityChange>): CapabilitiesP
   upserts: batch.filter((c) => c._tag === "Upsert").map((c) => c.name),
   deletes: batch.filter((c) => c._tag === "Delete").map((c) => c.name),
 })
-
-const CrdTarget: TypeWatch.WatchTarget = {
-  group: "apiextensions.k8s.io",
-  version: "v1",
-  kind: "CustomResourceDefinition",
-  plural: "customresourcedefinitions",
-  namespaced: false,
-}
 
 /** The part of a CRD that decides what it offers: its kind and the versions it serves. */
 const CrdServed = Schema.Struct({
@@ -88,20 +80,13 @@ export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient>
     const run = Effect.gen(function* () {
       const send: (payload: CapabilitiesPayload) => Effect.Effect<void, SinkError> = config.dryRun
         ? (payload) => Console.log(JSON.stringify({ capabilities: payload }))
-        : yield* HttpSink.makePoster({
-            url: endpoint,
-            timeout: config.sendTimeout,
-            bearerToken: Option.match(config.endpointTokenFile, {
-              onNone: () => undefined,
-              onSome: tokenFromFile,
-            }),
-          })
+        : yield* HttpSink.makePoster(httpSinkOptions(config, endpoint))
       const pipeline = yield* Pipeline.makeWith(Pipeline.SyncPipeline.optionsFrom(config), {
         name: "capabilities",
         codec,
         send: (batch) => send(toPayload(batch)),
       })
-      const crds = yield* TypeWatch.make(CrdTarget)
+      const crds = yield* TypeWatch.make(TypeWatch.customResourceDefinitions)
       yield* crds.events.pipe(
         Stream.runForEach((event) => {
           if (event._tag !== "Observed") return Effect.void

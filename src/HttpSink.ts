@@ -10,6 +10,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import type { SyncPayload } from "./Payload.js"
+import { parseRetryAfter } from "./RetryAfter.js"
 import {
   InstanceSink,
   type InstanceSinkService,
@@ -33,15 +34,6 @@ const BODY_EXCERPT = 512
  * busy, not that an entry is bad: they retry like a 5xx instead of setting data aside.
  */
 const RETRIED_CLIENT_ERRORS = new Set([401, 403, 404, 408, 429])
-
-/** `Retry-After` as delta-seconds or as an HTTP date. */
-export const parseRetryAfter = (value: string | undefined, now: number): Duration.Duration | undefined => {
-  if (value === undefined || value.trim() === "") return undefined
-  const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Duration.seconds(Number(trimmed))
-  const at = Date.parse(trimmed)
-  return Number.isNaN(at) ? undefined : Duration.millis(Math.max(0, at - now))
-}
 
 /**
  * The platform's message says only "Transport error (POST url)"; the cause chain says what went
@@ -67,11 +59,14 @@ const classify = (response: HttpClientResponse.HttpClientResponse) =>
       Effect.orElseSucceed(() => ""),
     )
     if (status >= 500 || RETRIED_CLIENT_ERRORS.has(status)) {
-      const now = Date.now()
+      const header = response.headers["retry-after"]
       return yield* new SinkUnavailable({
         reason: body || `HTTP ${status}`,
         status,
-        retryAfter: parseRetryAfter(response.headers["retry-after"], now),
+        retryAfter:
+          header === undefined
+            ? undefined
+            : Option.getOrUndefined(Option.map(parseRetryAfter(header, new Date()), Duration.seconds)),
       })
     }
     return yield* new SinkRejected({ status, body })

@@ -7,7 +7,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
 import { Agent } from "undici"
-import { isDryRun, SyncConfig } from "./Config.js"
+import { isDryRun, SyncConfig, type SyncConfigShape } from "./Config.js"
 import * as DryRunSink from "./DryRunSink.js"
 import * as HttpSink from "./HttpSink.js"
 import type { InstanceSink } from "./Sink.js"
@@ -67,17 +67,19 @@ export const httpClientLayer = (
       ),
   })
 
+/** How to POST to one of the receiver's endpoints: timeout and token as configured. */
+export const httpSinkOptions = (config: SyncConfigShape, url: URL): HttpSink.HttpSinkOptions => ({
+  url,
+  timeout: config.sendTimeout,
+  bearerToken: Option.match(config.endpointTokenFile, { onNone: () => undefined, onSome: tokenFromFile }),
+})
+
 export const layerFromConfig: Layer.Layer<InstanceSink, ReceiverCaError, SyncConfig> = Layer.unwrapEffect(
   Effect.map(SyncConfig, (config) =>
     isDryRun(config) || Option.isNone(config.instancesEndpoint)
       ? DryRunSink.layer
-      : HttpSink.layer({
-          url: config.instancesEndpoint.value,
-          timeout: config.sendTimeout,
-          bearerToken: Option.match(config.endpointTokenFile, {
-            onNone: () => undefined,
-            onSome: tokenFromFile,
-          }),
-        }).pipe(Layer.provide(httpClientLayer(config.endpointCaFile))),
+      : HttpSink.layer(httpSinkOptions(config, config.instancesEndpoint.value)).pipe(
+          Layer.provide(httpClientLayer(config.endpointCaFile)),
+        ),
   ),
 )

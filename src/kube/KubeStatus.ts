@@ -4,6 +4,9 @@
  */
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { parseRetryAfter } from "../RetryAfter.js"
+
+export { parseRetryAfter } from "../RetryAfter.js"
 
 export class StatusCause extends Schema.Class<StatusCause>("StatusCause")({
   reason: Schema.optional(Schema.String),
@@ -71,20 +74,6 @@ const reasonsByCode: Readonly<Record<number, string>> = {
 
 /** The Kubernetes `StatusReason` conventionally meant by an HTTP status code, `"Unknown"` if none. */
 export const reasonForCode = (code: number): string => reasonsByCode[code] ?? "Unknown"
-
-/**
- * Parses a `Retry-After` header value: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
- * A date in the past means "now" (0). Garbage is `None` rather than a guess.
- */
-export const parseRetryAfter = (value: string, now: Date): Option.Option<number> => {
-  const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Option.some(Number.parseInt(trimmed, 10))
-  // Date.parse accepts plain numbers and other loose forms; an HTTP-date always names a weekday.
-  if (!/^[A-Za-z]{3},/.test(trimmed)) return Option.none()
-  const at = Date.parse(trimmed)
-  if (Number.isNaN(at)) return Option.none()
-  return Option.some(Math.max(0, Math.ceil((at - now.getTime()) / 1000)))
-}
 
 /**
  * The delay the server asked for: the `Retry-After` header wins (it is what the API server's

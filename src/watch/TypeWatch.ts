@@ -17,6 +17,7 @@ import { instanceId, type ObjectMetadata, type ResourceKind, toInstanceRecord } 
 import { KubeClient } from "../kube/KubeClient.js"
 import { isGone, KubeApiError, type KubeError } from "../kube/KubeError.js"
 import { MediaType, type WatchEvent } from "../kube/KubeWatch.js"
+import { resourceListPath } from "./Discovery.js"
 
 /** What the watcher needs to know of a type; discovery provides it. */
 export interface WatchTarget extends ResourceKind {
@@ -78,9 +79,16 @@ const State = Data.taggedEnum<State>()
 
 /** `/api/v1/configmaps`, `/apis/apps/v1/deployments`: every namespace at once. */
 export const collectionPath = (target: WatchTarget): string =>
-  target.group === ""
-    ? `/api/${target.version}/${target.plural}`
-    : `/apis/${target.group}/${target.version}/${target.plural}`
+  `${resourceListPath(target.group, target.version)}/${target.plural}`
+
+/** CustomResourceDefinitions: watched for re-discovery and for the capabilities pipeline. */
+export const customResourceDefinitions: WatchTarget = {
+  group: "apiextensions.k8s.io",
+  version: "v1",
+  kind: "CustomResourceDefinition",
+  plural: "customresourcedefinitions",
+  namespaced: false,
+}
 
 interface PartialObjectMetadata {
   readonly metadata?: ObjectMetadata & { readonly uid?: string; readonly resourceVersion?: string }

@@ -22,8 +22,10 @@ import {
   Stream,
 } from "effect"
 import type { Change } from "../Change.js"
+import { apiVersionOf } from "../Instance.js"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
+import { groupOf, typeKey } from "./Discovery.js"
 import * as TypeWatch from "./TypeWatch.js"
 
 export interface DiscoveredType extends TypeWatch.WatchTarget {
@@ -103,18 +105,6 @@ export const watchRestarts = Metric.counter("vectordb_sync_watch_restarts_total"
 export const forbiddenTypes = Metric.gauge("vectordb_sync_forbidden_types", {
   description: "Watched types the controller may not list or watch (403): narrow RBAC shows here",
 })
-
-const CRD_TYPE: DiscoveredType = {
-  key: "customresourcedefinitions.apiextensions.k8s.io",
-  group: "apiextensions.k8s.io",
-  version: "v1",
-  kind: "CustomResourceDefinition",
-  plural: "customresourcedefinitions",
-  namespaced: false,
-}
-
-const apiVersionOf = (type: DiscoveredType) =>
-  type.group === "" ? type.version : `${type.group}/${type.version}`
 
 /** Same group/resource served at another version counts as another type: its ids differ. */
 const identity = (type: DiscoveredType) => `${type.key}@${type.version}`
@@ -261,9 +251,7 @@ export const make = (
       }
       // A group that failed discovery this time has not gone away: keep its watches (and its objects
       // downstream) until discovery says otherwise.
-      const failedGroups = new Set(
-        discovered.failures.map((f) => (f.groupVersion.includes("/") ? f.groupVersion.split("/")[0]! : "")),
-      )
+      const failedGroups = new Set(discovered.failures.map((f) => groupOf(f.groupVersion)))
       for (const [id, watch] of [...running]) {
         if (!wanted.has(id) && !failedGroups.has(watch.target.group)) yield* stop(id)
       }
@@ -296,7 +284,7 @@ export const make = (
 
     // CRD changes (created, Established, versions changed, deleted) are what makes types appear and
     // vanish; a short debounce lets a burst of them cause one discovery.
-    const crdWatch = yield* TypeWatch.make(CRD_TYPE, options.typeWatch)
+    const crdWatch = yield* TypeWatch.make(TypeWatch.customResourceDefinitions, options.typeWatch)
     const crdChanges = crdWatch.events.pipe(
       Stream.filter((event) => event._tag === "Observed"),
       Stream.debounce(Duration.seconds(1)),
@@ -325,7 +313,7 @@ export const make = (
           watch.relist.pipe(
             Effect.timeoutOption(timeout),
             Effect.map((outcome) => ({
-              key: watch.target.plural + (watch.target.group ? `.${watch.target.group}` : ""),
+              key: typeKey(watch.target.group, watch.target.plural),
               outcome,
             })),
           ),

@@ -6,14 +6,10 @@
  *   npm run demo            keeps running afterwards: try kubectl with the printed kubeconfig; Ctrl-C stops
  *   npm run demo -- --once  stops by itself after the scripted changes (what CI runs)
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
-import { SyncConfig } from "../../src/Config.js"
-import * as Controller from "../../src/Controller.js"
-import * as HttpSink from "../../src/HttpSink.js"
+import { Duration, Effect, Logger, LogLevel } from "effect"
 import { KubeClient } from "../../src/kube/KubeClient.js"
-import { Watchers } from "../../src/watch/Watchers.js"
 import { ControlPlane } from "../kube/ControlPlane.js"
+import { startController } from "../support/controller.js"
 import { startReceiver } from "../support/Receiver.js"
 
 const once = process.argv.includes("--once")
@@ -49,33 +45,23 @@ const main = async () => {
   }
   say(`▶ a receiver on ${receiver.url} prints what it gets (the demo's own objects only)`)
 
-  const controller = ManagedRuntime.make(
-    Controller.layer.pipe(
-      Layer.provide(
-        HttpSink.layer({ url: receiver.url, timeout: "5 seconds" }).pipe(
-          Layer.provide(NodeHttpClient.layerUndici),
-        ),
-      ),
-      Layer.provideMerge(KubeClient.layerFromFile(info.adminKubeconfig)),
-      Layer.provide(
-        SyncConfig.layerFrom({
-          watchResourceTypes: ["namespaces", "configmaps", "services", "deployments.apps"],
-          debounceWindow: Duration.seconds(1),
-          batchFlushInterval: Duration.millis(500),
-          healthProbeBindAddress: { host: "127.0.0.1", port: 0 },
-          apiBindAddress: { host: "127.0.0.1", port: 0 },
-        }),
-      ),
-      Layer.orDie,
-      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
-    ),
-  )
-  const client = await controller.runPromise(KubeClient)
-  const kube = <A>(effect: Effect.Effect<A, unknown>) => controller.runPromise(Effect.orDie(effect))
   say("▶ starting the controller (namespaces, configmaps, services, deployments)")
-  await until("the controller to be ready", () =>
-    controller.runPromise(Effect.flatMap(Watchers, (w) => w.ready)),
-  )
+  const controller = await startController({
+    kubeconfig: info.adminKubeconfig,
+    receiver,
+    endpoints: true,
+    logging: Logger.minimumLogLevel(LogLevel.Warning),
+    config: {
+      watchResourceTypes: ["namespaces", "configmaps", "services", "deployments.apps"],
+      debounceWindow: Duration.seconds(1),
+      batchFlushInterval: Duration.millis(500),
+      healthProbeBindAddress: { host: "127.0.0.1", port: 0 },
+      apiBindAddress: { host: "127.0.0.1", port: 0 },
+    },
+  })
+  const client = await controller.runtime.runPromise(KubeClient)
+  const kube = <A>(effect: Effect.Effect<A, unknown>) => controller.runtime.runPromise(Effect.orDie(effect))
+  await until("the controller to be ready", controller.ready)
   say("  ready: every watched type has been listed")
 
   say("▶ creating namespace demo with a Deployment, a Service and a ConfigMap")
@@ -130,7 +116,7 @@ const main = async () => {
 
   const stop = async () => {
     say("▶ stopping: the controller flushes what is pending, then the control plane stops")
-    await controller.dispose()
+    await controller.stop()
     await receiver.close()
     await controlPlane.stop()
     say("done")

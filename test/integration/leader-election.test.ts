@@ -5,22 +5,17 @@
  * SIGTERM releases the lease so that the standby takes over at once; a leader that loses its lease
  * exits at once without its final flush; never do both send at the same time.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { once } from "node:events"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
 import { eventually } from "../support/controller.js"
-import { freePort } from "../support/ports.js"
+import { buildDist, freePort, killAll, type Spawned, spawnController } from "../support/process.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
-interface Replica {
+interface Replica extends Spawned {
   readonly name: string
-  readonly child: ChildProcess
   readonly receiver: Receiver
   readonly healthz: string
-  readonly stderr: () => string
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>
 }
 
 interface Timing {
@@ -31,7 +26,6 @@ interface Timing {
 
 const short: Timing = { leaseMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 }
 
-const running: Array<ChildProcess> = []
 const receivers: Array<Receiver> = []
 let namespace: string
 
@@ -44,44 +38,29 @@ const startReplica = async (
   const receiver = await startReceiver()
   receivers.push(receiver)
   const healthPort = await freePort()
-  const child = spawn(process.execPath, ["dist/main.js"], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/tmp",
-      KUBECONFIG: kubeContext().adminKubeconfig,
-      INSTANCES_ENDPOINT: receiver.url,
-      WATCH_RESOURCE_TYPES: "configmaps",
-      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
-      API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
-      DEBOUNCE_WINDOW_MS: "100",
-      DEBOUNCE_MAX_WAIT_MS: "1000",
-      BATCH_FLUSH_INTERVAL_MS: "0",
-      RETRY_INITIAL_BACKOFF_MS: "100",
-      RETRY_MAX_BACKOFF_MS: "1000",
-      SHUTDOWN_TIMEOUT_MS: "10000",
-      LOG_LEVEL: "debug",
-      LEADER_ELECTION: "true",
-      LEADER_ELECTION_ID: leaseId,
-      LEADER_ELECTION_NAMESPACE: namespace,
-      LEADER_ELECTION_LEASE_DURATION_MS: String(timing.leaseMs),
-      LEADER_ELECTION_RENEW_DEADLINE_MS: String(timing.renewDeadlineMs),
-      LEADER_ELECTION_RETRY_PERIOD_MS: String(timing.retryPeriodMs),
-      POD_NAME: name,
-      ...extra,
-    },
-    stdio: ["ignore", "ignore", "pipe"],
+  const spawned = spawnController({
+    KUBECONFIG: kubeContext().adminKubeconfig,
+    INSTANCES_ENDPOINT: receiver.url,
+    WATCH_RESOURCE_TYPES: "configmaps",
+    HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
+    API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+    DEBOUNCE_WINDOW_MS: "100",
+    DEBOUNCE_MAX_WAIT_MS: "1000",
+    BATCH_FLUSH_INTERVAL_MS: "0",
+    RETRY_INITIAL_BACKOFF_MS: "100",
+    RETRY_MAX_BACKOFF_MS: "1000",
+    SHUTDOWN_TIMEOUT_MS: "10000",
+    LOG_LEVEL: "debug",
+    LEADER_ELECTION: "true",
+    LEADER_ELECTION_ID: leaseId,
+    LEADER_ELECTION_NAMESPACE: namespace,
+    LEADER_ELECTION_LEASE_DURATION_MS: String(timing.leaseMs),
+    LEADER_ELECTION_RENEW_DEADLINE_MS: String(timing.renewDeadlineMs),
+    LEADER_ELECTION_RETRY_PERIOD_MS: String(timing.retryPeriodMs),
+    POD_NAME: name,
+    ...extra,
   })
-  running.push(child)
-  let stderr = ""
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  const exit = once(child, "exit").then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-    at: Date.now(),
-  }))
-  return { name, child, receiver, healthz: `http://127.0.0.1:${healthPort}`, stderr: () => stderr, exit }
+  return { ...spawned, name, receiver, healthz: `http://127.0.0.1:${healthPort}` }
 }
 
 const leasePath = (id: string) => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${id}`
@@ -156,14 +135,11 @@ const churn = () => {
 const times = (r: Receiver) => r.requests.map((q) => q.at)
 
 beforeAll(async () => {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" })
+  buildDist()
   namespace = await createNamespace("leader-election")
 }, 120_000)
 
-afterEach(() => {
-  for (const child of running.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-})
+afterEach(() => killAll())
 
 afterAll(async () => {
   for (const receiver of receivers) await receiver.close()

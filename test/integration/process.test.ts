@@ -2,8 +2,6 @@
  * The real process (`node dist/main.js`, what `npm start` runs) against the real control plane:
  * configuration errors, health endpoints, and the final flush on SIGTERM.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { once } from "node:events"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,47 +11,19 @@ import { SyncPayload } from "../../src/Payload.js"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
 import { makePki } from "../kube/pki.js"
 import { eventually } from "../support/controller.js"
-import { freePort } from "../support/ports.js"
+import { buildDist, freePort, killAll, spawnController } from "../support/process.js"
 import { parsePrometheusText, sampleValue } from "../support/prometheus.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
-interface Spawned {
-  readonly child: ChildProcess
-  readonly stdout: () => string
-  readonly stderr: () => string
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const spawnController = (env: Record<string, string>): Spawned => {
-  const child = spawn(process.execPath, ["dist/main.js"], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
-  let stdout = ""
-  let stderr = ""
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString()
-  })
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  const exit = once(child, "exit").then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }))
-  return { child, stdout: () => stdout, stderr: () => stderr, exit }
-}
-
 let receiver: Receiver
-const running: Array<ChildProcess> = []
 
 beforeAll(async () => {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" })
+  buildDist()
   receiver = await startReceiver()
 }, 120_000)
 
 afterAll(async () => {
-  for (const child of running) if (child.exitCode === null) child.kill("SIGKILL")
+  await killAll()
   await receiver?.close()
 })
 
@@ -84,7 +54,6 @@ describe("the controller process", () => {
       SHUTDOWN_TIMEOUT_MS: "10000",
       LOG_LEVEL: "debug",
     })
-    running.push(spawned.child)
     const base = `http://127.0.0.1:${healthPort}`
     await eventually(
       async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200,
@@ -136,7 +105,6 @@ describe("the controller process", () => {
       DEBOUNCE_WINDOW_MS: "100",
       BATCH_FLUSH_INTERVAL_MS: "50",
     })
-    running.push(spawned.child)
     const ns = await createNamespace("process-metrics")
     for (const name of ["a", "b", "c"]) {
       expectStatus(
@@ -199,7 +167,6 @@ describe("the controller process", () => {
       DEBOUNCE_WINDOW_MS: "0",
       SHUTDOWN_TIMEOUT_MS: "20000",
     })
-    running.push(spawned.child)
     // The initial list is sent, and hangs at the receiver: the flush has something to wait for.
     await eventually(
       () => hanging.requests.length > 0,
@@ -232,7 +199,6 @@ describe("the controller process", () => {
       DEBOUNCE_WINDOW_MS: "100",
       LOG_LEVEL: "debug",
     })
-    running.push(spawned.child)
     await eventually(
       () => own.requests.length > 0,
       () => `nothing sent: ${spawned.stderr().slice(-1500)}`,
@@ -281,7 +247,6 @@ describe("the controller process", () => {
         API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
       }),
     )
-    running.push(untrusting.child)
     await eventually(
       () => untrusting.stderr().includes("receiver unavailable; will retry"),
       () => `no retry logged: ${untrusting.stderr().slice(-1500)}`,
@@ -296,7 +261,6 @@ describe("the controller process", () => {
         API_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
       }),
     )
-    running.push(trusting.child)
     await eventually(
       () => secure.state.has("_cluster/v1/Namespace/default"),
       () => `not delivered over HTTPS: ${trusting.stderr().slice(-1500)}`,
@@ -328,7 +292,6 @@ describe("the controller process", () => {
       DEBOUNCE_WINDOW_MS: "0",
       LOG_FORMAT: "pretty",
     })
-    running.push(spawned.child)
     await eventually(
       () => spawned.stdout().includes("_cluster/v1/Namespace/default"),
       () => spawned.stderr(),

@@ -8,6 +8,7 @@ import { SyncConfig, type SyncConfigShape } from "../../src/Config.js"
 import * as Controller from "../../src/Controller.js"
 import * as HttpSink from "../../src/HttpSink.js"
 import { KubeClient } from "../../src/kube/KubeClient.js"
+import { SyncPipeline } from "../../src/Pipeline.js"
 import { Resync, type ResyncOutcome } from "../../src/Resync.js"
 import { Watchers } from "../../src/watch/Watchers.js"
 import type { Receiver } from "./Receiver.js"
@@ -23,8 +24,9 @@ export const fastConfig: Partial<SyncConfigShape> = {
 }
 
 export interface RunningController {
-  readonly runtime: ManagedRuntime.ManagedRuntime<Controller.Services, never>
+  readonly runtime: ManagedRuntime.ManagedRuntime<Controller.Services | KubeClient, never>
   readonly ready: () => Promise<boolean>
+  readonly pending: () => Promise<number>
   readonly rediscover: () => Promise<void>
   readonly resync: () => Promise<ResyncOutcome>
   readonly stop: () => Promise<void>
@@ -32,26 +34,32 @@ export interface RunningController {
 
 export const startController = async (options: {
   readonly kubeconfig: string
-  readonly receiver: Receiver
+  readonly receiver: Pick<Receiver, "url">
   readonly config?: Partial<SyncConfigShape>
   /** Also serve the health and API endpoints (`Controller.layer`); default: the core only. */
   readonly endpoints?: boolean
+  /** The sender's per-request timeout; default 5 s. */
+  readonly sendTimeout?: Duration.DurationInput
+  /** Replaces the default logging, e.g. to capture or silence log lines. */
+  readonly logging?: Layer.Layer<never>
 }): Promise<RunningController> => {
   const layer = (options.endpoints ? Controller.layer : Controller.coreLayer).pipe(
     Layer.provide(
-      HttpSink.layer({ url: options.receiver.url, timeout: "5 seconds" }).pipe(
+      HttpSink.layer({ url: options.receiver.url, timeout: options.sendTimeout ?? "5 seconds" }).pipe(
         Layer.provide(NodeHttpClient.layerUndici),
       ),
     ),
-    Layer.provide(KubeClient.layerFromFile(options.kubeconfig)),
+    Layer.provideMerge(KubeClient.layerFromFile(options.kubeconfig)),
     Layer.provide(SyncConfig.layerFrom({ ...fastConfig, ...options.config })),
     Layer.orDie,
+    Layer.provide(options.logging ?? Layer.empty),
   )
   const runtime = ManagedRuntime.make(layer)
   await runtime.runPromise(Effect.void)
   return {
     runtime,
     ready: () => runtime.runPromise(Effect.flatMap(Watchers, (w) => w.ready)),
+    pending: () => runtime.runPromise(Effect.flatMap(SyncPipeline, (p) => p.pending)),
     rediscover: () => runtime.runPromise(Effect.flatMap(Watchers, (w) => w.rediscover)),
     resync: () => runtime.runPromise(Effect.flatMap(Resync, (r) => r.run)),
     stop: () => runtime.dispose(),

@@ -26,7 +26,7 @@ import {
   observed,
   type Spawned,
   spawnController,
-} from "../../support/faults/process.js"
+} from "../../support/process.js"
 import { type Receiver, startReceiver } from "../../support/Receiver.js"
 
 beforeAll(() => buildDist(), 120_000)
