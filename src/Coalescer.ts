@@ -7,6 +7,7 @@
  * function of its inputs.
  */
 import { type Change, idOf } from "./Change.js"
+import { fingerprint } from "./Fingerprint.js"
 
 export interface CoalescerOptions {
   /** An upsert is ripe once its id has been quiet this long. */
@@ -28,13 +29,16 @@ export interface Keyed {
 export interface KeyedCodec<C extends Keyed> {
   readonly idOf: (change: C) => string
   /** Upserts only: equal fingerprints mean the update changes nothing downstream. */
-  readonly fingerprintOf: (change: C) => string
+  readonly fingerprintOf: (change: C) => Fingerprint
 }
 
-/** Instance changes: keyed by record id, compared by their serialised record. */
+/** Compared for equality only; a digest where the compared value is large. */
+export type Fingerprint = string | number
+
+/** Instance changes: keyed by record id, compared by a digest of their serialised record. */
 export const instanceCodec: KeyedCodec<Change> = {
   idOf,
-  fingerprintOf: (change) => (change._tag === "Upsert" ? JSON.stringify(change.record) : ""),
+  fingerprintOf: (change) => (change._tag === "Upsert" ? fingerprint(JSON.stringify(change.record)) : 0),
 }
 
 /** Changes handed to the sink together; ids are distinct and deletes come first. */
@@ -42,8 +46,8 @@ export type Batch<C extends Keyed = Change> = ReadonlyArray<C>
 
 interface Entry<C> {
   readonly change: C
-  /** Serialised record of an upsert, compared to suppress changes that change nothing. */
-  readonly fingerprint: string | undefined
+  /** Digest of an upsert's record, compared to suppress changes that change nothing. */
+  readonly fingerprint: Fingerprint | undefined
   /** When the id became pending; bounds the debounce by `debounceMaxWaitMs`. */
   readonly firstAt: number
   /** When the entry is ripe. Deletes are ripe at once. */
@@ -114,7 +118,7 @@ export class Coalescer<C extends Keyed = Change> {
    * taken rather than when it is acknowledged, so that a change arriving while its predecessor is
    * in flight is compared with what the receiver will hold; a failed send forgets it again.
    */
-  private readonly handedOver = new Map<string, string>()
+  private readonly handedOver = new Map<string, Fingerprint>()
   private closed = false
 
   constructor(
@@ -122,7 +126,7 @@ export class Coalescer<C extends Keyed = Change> {
     private readonly codec: KeyedCodec<C>,
   ) {}
 
-  private fingerprintOf(change: C): string | undefined {
+  private fingerprintOf(change: C): Fingerprint | undefined {
     return change._tag === "Upsert" ? this.codec.fingerprintOf(change) : undefined
   }
 

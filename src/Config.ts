@@ -81,6 +81,8 @@ export interface SyncConfigShape {
   readonly endpointCaFile: Option.Option<string>
   readonly leaderElection: LeaderElectionConfig
   readonly discoveryInterval: Duration.Duration
+  /** Most LIST requests in flight at once (start-up, relists, resync). */
+  readonly listConcurrency: number
   /** Non-fatal remarks found while reading (e.g. an ignored variable); log them once logging is up. */
   readonly warnings: ReadonlyArray<string>
 }
@@ -515,6 +517,7 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   endpointCaFile: filePath("ENDPOINT_CA_FILE"),
   leaderElection,
   discoveryInterval: integerMs("DISCOVERY_INTERVAL_MS", 300_000, { min: 1_000 }),
+  listConcurrency: integer("LIST_CONCURRENCY", 10, { min: 1, max: 1_000 }),
 }).pipe(
   Config.map(
     (c): SyncConfigShape => ({
@@ -536,6 +539,7 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
       endpointCaFile: c.endpointCaFile,
       leaderElection: c.leaderElection,
       discoveryInterval: c.discoveryInterval,
+      listConcurrency: c.listConcurrency,
       warnings: c.resourceTypes.warnings,
     }),
   ),
@@ -704,6 +708,12 @@ export const configReference: ReadonlyArray<ConfigVariable> = [
     name: "DISCOVERY_INTERVAL_MS",
     default: "300000",
     description: `Interval of the periodic API discovery that starts and stops watches for new or removed types. ${msText(1000)}`,
+  },
+  {
+    name: "LIST_CONCURRENCY",
+    default: "10",
+    description:
+      "Most LIST requests to the API server in flight at once (start-up, relists, resync); bounds the load of starting with a thousand types. Integer, 1 to 1000.",
   },
 ]
 

@@ -33,6 +33,7 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | SyncPipeli
         })),
         offer: pipeline.offer,
         discoveryInterval: config.discoveryInterval,
+        listConcurrency: config.listConcurrency,
       })
     }),
   )

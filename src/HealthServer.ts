@@ -28,9 +28,14 @@ export const router = HttpRouter.empty.pipe(
       if (!detailed)
         return HttpServerResponse.text(ready ? "ok" : "not ready: initial lists incomplete", { status })
       const types = yield* watchers.status
+      const progress = yield* watchers.progress
       return yield* HttpServerResponse.json(
         {
           ready,
+          // Start-up progress at a glance; the per-type detail follows.
+          listed: progress.listed,
+          forbidden: progress.forbidden,
+          total: progress.total,
           types: types.map((t) => ({
             type: t.key,
             apiVersion: t.apiVersion,

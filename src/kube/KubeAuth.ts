@@ -6,7 +6,6 @@
  * the TLS options that decide which connection pool a request may use.
  */
 import { createHash } from "node:crypto"
-import type * as http from "node:http"
 import type * as https from "node:https"
 import type { KubeConfig } from "@kubernetes/client-node"
 import * as Effect from "effect/Effect"
@@ -29,8 +28,6 @@ export interface KubeAuthMaterial {
   readonly tls: KubeTls
   /** Digest of the TLS material and proxy: equal keys can reuse one connection pool. */
   readonly transportKey: string
-  /** The agent client-node built for this call; only needed when the cluster uses a proxy. */
-  readonly clientNodeAgent: http.Agent | undefined
 }
 
 const headerValue = (value: string | number | ReadonlyArray<string> | undefined): string | undefined => {
@@ -86,7 +83,6 @@ export const resolveAuth = (kubeConfig: KubeConfig): Effect.Effect<KubeAuthMater
           options.rejectUnauthorized,
           options.servername,
         ]),
-        clientNodeAgent: options.agent instanceof Object ? (options.agent as http.Agent) : undefined,
       }
     },
     catch: (cause) =>

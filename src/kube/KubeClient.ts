@@ -3,8 +3,6 @@
  * Paths are API paths (`/api/v1/namespaces`); responses are JSON, decoded by a caller-given
  * Schema when there is one; non-2xx answers become `KubeApiError` decoded from the `Status` body.
  */
-import * as http from "node:http"
-import * as https from "node:https"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -20,7 +18,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { type KubeAuthMaterial, resolveAuth } from "./KubeAuth.js"
+import { resolveAuth } from "./KubeAuth.js"
 import { KubeConfigSource } from "./KubeConfigSource.js"
 import {
   KubeApiError,
@@ -32,6 +30,7 @@ import {
 } from "./KubeError.js"
 import type { KubeIdentity } from "./KubeIdentity.js"
 import { excerpt, parseStatus, reasonForCode, retryAfterSeconds } from "./KubeStatus.js"
+import * as KubeTransport from "./KubeTransport.js"
 import { ListPage, MediaType, WatchEvent, type WatchParams, watchQuery } from "./KubeWatch.js"
 
 /** Query parameters; `undefined` values are left out, so optional ones (`continue`) need no branching. */
@@ -141,7 +140,7 @@ export interface KubeClientShape {
   readonly refreshCredentials: Effect.Effect<void>
 }
 
-export interface KubeClientOptions {
+export interface KubeClientOptions extends KubeTransport.KubeTransportOptions {
   /** Timeout of non-streaming requests (whole exchange). Default 60 s. */
   readonly requestTimeout?: Duration.DurationInput
   /**
@@ -171,18 +170,31 @@ export class KubeClient extends Context.Tag("k8s-vectordb-sync/KubeClient")<Kube
     KubeClient.layer(options).pipe(Layer.provide(KubeConfigSource.layerFromFile(file)))
 }
 
-interface Transport {
+interface Transport extends KubeTransport.KubeTransport {
   readonly headers: Readonly<Record<string, string>>
   readonly client: HttpClient.HttpClient
+  readonly fallbackClient: HttpClient.HttpClient | undefined
 }
+
+const dispatchersOf = (transport: KubeTransport.KubeTransport) =>
+  transport.fallback === undefined ? [transport.dispatcher] : [transport.dispatcher, transport.fallback]
 
 const transportReason = (cause: unknown): KubeTransportReason => {
   const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
   if (code === "ECONNREFUSED") return "ConnectionRefused"
-  if (code === "ECONNRESET" || code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE")
+  if (
+    code === "ECONNRESET" ||
+    code === "EPIPE" ||
+    code === "ERR_STREAM_PREMATURE_CLOSE" ||
+    // undici: the connection closed under the request; HTTP/2: the stream or session was reset.
+    code === "UND_ERR_SOCKET" ||
+    code === "UND_ERR_CLOSED" ||
+    code.startsWith("ERR_HTTP2_")
+  )
     return "ConnectionReset"
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "Dns"
-  if (code === "ETIMEDOUT" || code === "ESOCKETTIMEDOUT") return "Timeout"
+  if (code === "ETIMEDOUT" || code === "ESOCKETTIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT")
+    return "Timeout"
   if (
     code.startsWith("ERR_TLS") ||
     code.startsWith("ERR_SSL") ||
@@ -215,6 +227,18 @@ const fromHttpClientError = (
     path,
     reason,
     message: `${method} ${path}: ${reason === "Other" ? "" : `${reason}: `}${causeMessage(cause)}`,
+    cause,
+  })
+}
+
+/** The first connection to the server failed (refused, TLS, timeout): as if a request had. */
+const connectError = (server: string, cause: Error): KubeTransportError => {
+  const reason = transportReason(cause)
+  return new KubeTransportError({
+    method: "CONNECT",
+    path: server,
+    reason,
+    message: `connect ${server}: ${reason === "Other" ? "" : `${reason}: `}${causeMessage(cause)}`,
     cause,
   })
 }
@@ -309,36 +333,45 @@ const make = (
     const userAgent = options?.userAgent ?? "k8s-vectordb-sync"
     const cluster = source.kubeConfig.getCurrentCluster()
 
-    // One connection pool per distinct TLS material. A change (rotated client certificate from
-    // an exec plugin, new CA) starts a new pool; old pools stay until the layer closes because
-    // open watches may still be using them.
-    const pools = new Map<string, HttpClient.HttpClient>()
-    const agentFor = (auth: KubeAuthMaterial): http.Agent => {
-      if (cluster?.proxyUrl && auth.clientNodeAgent) return auth.clientNodeAgent
-      return source.server.startsWith("http:")
-        ? new http.Agent({ keepAlive: true })
-        : new https.Agent({ keepAlive: true, ...(auth.tls as https.AgentOptions) })
-    }
-    const transport: Effect.Effect<Transport, KubeConfigError> = Effect.gen(function* () {
-      const auth = yield* resolveAuth(source.kubeConfig)
-      const existing = pools.get(auth.transportKey)
-      if (existing !== undefined) return { headers: auth.headers, client: existing }
-      const agent = agentFor(auth)
-      yield* Scope.addFinalizer(
-        scope,
-        Effect.sync(() => agent.destroy()),
-      )
-      const client = yield* NodeHttpClient.make.pipe(
-        Effect.provideService(NodeHttpClient.HttpAgent, {
-          [NodeHttpClient.HttpAgentTypeId]: NodeHttpClient.HttpAgentTypeId,
-          http: agent,
-          // One agent serves the server's scheme; Node only uses it through its Agent interface.
-          https: agent as https.Agent,
+    // One transport per distinct TLS material. A change (rotated client certificate from an exec
+    // plugin, new CA) starts a new one; the previous one closes gracefully, so that the watches
+    // still using it end on their own time rather than being cut.
+    const transports = new Map<string, Transport>()
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.promise(() =>
+        Promise.allSettled([...transports.values()].flatMap(dispatchersOf).map((d) => d.destroy())),
+      ),
+    )
+    const transport: Effect.Effect<Transport, KubeConfigError | KubeTransportError> = Effect.gen(
+      function* () {
+        const auth = yield* resolveAuth(source.kubeConfig)
+        const existing = transports.get(auth.transportKey)
+        if (existing !== undefined) return { ...existing, headers: auth.headers }
+        const made = yield* KubeTransport.make(source.server, auth.tls, {
+          ...options,
+          proxyUrl: cluster?.proxyUrl,
+        }).pipe(Effect.mapError((cause) => connectError(source.server, cause)))
+        yield* Effect.logDebug("API server transport").pipe(
+        Effect.annotateLogs({
+          protocol: made.negotiated.protocol,
+          streamsPerConnection: made.negotiated.streamsPerConnection,
         }),
       )
-      pools.set(auth.transportKey, client)
-      return { headers: auth.headers, client }
-    })
+      for (const [key, retired] of transports) {
+          transports.delete(key)
+          for (const dispatcher of dispatchersOf(retired)) dispatcher.close().catch(() => undefined)
+        }
+        const fresh = {
+          ...made,
+          headers: auth.headers,
+          client: NodeHttpClient.makeUndici(made.dispatcher),
+          fallbackClient: made.fallback === undefined ? undefined : NodeHttpClient.makeUndici(made.fallback),
+        }
+        transports.set(auth.transportKey, fresh)
+        return fresh
+      },
+    )
     const [cached, invalidate] = yield* Effect.cachedInvalidateWithTTL(
       transport,
       options?.credentialsTtl ?? "10 seconds",
@@ -373,11 +406,16 @@ const make = (
       scoped: boolean,
     ): Effect.Effect<HttpClientResponse.HttpClientResponse, KubeError, Scope.Scope> => {
       const attempt = Effect.gen(function* () {
-        const { client, headers } = yield* cachedTransport
-        const httpClient = scoped ? HttpClient.withScope(client) : client
-        return yield* httpClient
-          .execute(buildRequest(request, headers))
-          .pipe(Effect.mapError((e) => fromHttpClientError(request.method, request.path, e)))
+        const { client, fallbackClient, headers } = yield* cachedTransport
+        const execute = (via: HttpClient.HttpClient) =>
+          (scoped ? HttpClient.withScope(via) : via).execute(buildRequest(request, headers))
+        return yield* execute(client).pipe(
+          Effect.catchIf(
+            (e) => !scoped && fallbackClient !== undefined && KubeTransport.isGoAway(e.cause),
+            () => execute(fallbackClient!),
+          ),
+          Effect.mapError((e) => fromHttpClientError(request.method, request.path, e)),
+        )
       })
       return Effect.gen(function* () {
         const first = yield* attempt

@@ -50,6 +50,8 @@ export interface TypeWatchOptions {
   readonly maxBackoff?: Duration.DurationInput
   /** Delay before listing a forbidden type again. */
   readonly forbiddenRetry?: Duration.DurationInput
+  /** Shared by many watches to bound the LIST requests in flight; held for one list, pages and all. */
+  readonly listPermits?: Effect.Semaphore
 }
 
 export interface TypeWatch {
@@ -179,7 +181,18 @@ export const make = (
         const seen = new Map<string, string>()
         let resourceVersion = ""
         let deletes = 0
-        return client.listPages(path, { accept: MediaType.partialObjectMetadataList, limit: pageSize }).pipe(
+        const pages = client.listPages(path, { accept: MediaType.partialObjectMetadataList, limit: pageSize })
+        const permits = options.listPermits
+        const bounded =
+          permits === undefined
+            ? pages
+            : Stream.unwrapScoped(
+                Effect.as(
+                  Effect.acquireRelease(permits.take(1), () => permits.release(1)),
+                  pages,
+                ),
+              )
+        return bounded.pipe(
           Stream.mapConcat((page) => {
             resourceVersion = page.metadata.resourceVersion ?? resourceVersion
             const events: Array<TypeWatchEvent> = []

@@ -16,7 +16,6 @@ import {
   LogLevel,
   Metric,
   Option,
-  Ref,
   Schedule,
   type Scope,
   Stream,
@@ -62,11 +61,23 @@ export interface WatchersOptions {
   readonly discoveryInterval: Duration.DurationInput
   /** A type that has not listed within this time of its start stops holding up readiness. */
   readonly readinessGrace?: Duration.DurationInput
+  /** Most LIST requests in flight at once, over every type. Default 10. */
+  readonly listConcurrency?: number
+  /** Interval of the `listed N of M types` log line while initial lists are incomplete. Default 5 s. */
+  readonly progressInterval?: Duration.DurationInput
   readonly typeWatch?: TypeWatch.TypeWatchOptions
+}
+
+/** Initial lists: how many of the watched types have listed once (or are forbidden). */
+export interface ListProgress {
+  readonly listed: number
+  readonly forbidden: number
+  readonly total: number
 }
 
 export interface WatchersShape {
   readonly status: Effect.Effect<ReadonlyArray<TypeStatus>>
+  readonly progress: Effect.Effect<ListProgress>
   /** Every type has listed once (or is forbidden, or has failed for longer than the grace). */
   readonly ready: Effect.Effect<boolean>
   /** Runs discovery again now and starts or stops watches to match. */
@@ -114,20 +125,30 @@ export const make = (
 ): Effect.Effect<WatchersShape, never, KubeClient | Scope.Scope> =>
   Effect.gen(function* () {
     const fibers = yield* FiberMap.make<string>()
-    const statuses = yield* Ref.make<ReadonlyMap<string, TypeStatus>>(new Map())
     const running = new Map<string, TypeWatch.TypeWatch>()
     const grace = Duration.toMillis(options.readinessGrace ?? Duration.minutes(2))
 
+    // One entry per type, replaced whole on change: readers get consistent snapshots of an entry,
+    // and an update costs O(1) however many types there are (a copy of the map per update made the
+    // start-up with a thousand types quadratic).
+    const statuses = new Map<string, TypeStatus>()
     const update = (id: string, f: (status: TypeStatus) => TypeStatus) =>
-      Ref.updateAndGet(statuses, (all) => {
-        const current = all.get(id)
-        if (current === undefined) return all
-        return new Map(all).set(id, f(current))
-      }).pipe(
-        Effect.flatMap((all) =>
-          Metric.set(forbiddenTypes, [...all.values()].filter((s) => s.phase === "forbidden").length),
-        ),
-      )
+      Effect.suspend(() => {
+        const current = statuses.get(id)
+        if (current === undefined) return Effect.void
+        const next = f(current)
+        statuses.set(id, next)
+        return current.phase === next.phase
+          ? Effect.void
+          : Metric.set(forbiddenTypes, countPhase("forbidden"))
+      })
+    const countPhase = (phase: TypePhase) => {
+      let n = 0
+      for (const s of statuses.values()) if (s.phase === phase) n++
+      return n
+    }
+    const listPermits = yield* Effect.makeSemaphore(options.listConcurrency ?? 10)
+    const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listPermits }
 
     /** The per-event work of the hot path, built once per type rather than once per event. */
     const observerFor = (type: DiscoveredType) => {
@@ -195,22 +216,20 @@ export const make = (
     const start = (type: DiscoveredType) =>
       Effect.gen(function* () {
         const id = identity(type)
-        const watch = yield* TypeWatch.make(type, options.typeWatch)
+        const watch = yield* TypeWatch.make(type, typeWatchOptions)
         const startedAt = yield* Clock.currentTimeMillis
         running.set(id, watch)
-        yield* Ref.update(statuses, (all) =>
-          new Map(all).set(id, {
-            key: type.key,
-            apiVersion: apiVersionOf(type),
-            kind: type.kind,
-            phase: "listing",
-            synced: false,
-            startedAt,
-            objects: 0,
-            restarts: 0,
-            lastError: Option.none(),
-          }),
-        )
+        statuses.set(id, {
+          key: type.key,
+          apiVersion: apiVersionOf(type),
+          kind: type.kind,
+          phase: "listing",
+          synced: false,
+          startedAt,
+          objects: 0,
+          restarts: 0,
+          lastError: Option.none(),
+        })
         const observe = observerFor(type)
         yield* FiberMap.run(
           fibers,
@@ -225,11 +244,7 @@ export const make = (
         yield* FiberMap.remove(fibers, id)
         const watch = running.get(id)
         running.delete(id)
-        yield* Ref.update(statuses, (all) => {
-          const next = new Map(all)
-          next.delete(id)
-          return next
-        })
+        statuses.delete(id)
         if (watch === undefined) return
         const ids = yield* watch.knownIds
         yield* Effect.forEach(ids, (objectId) => options.offer({ _tag: "Delete", id: objectId }), {
@@ -284,7 +299,7 @@ export const make = (
 
     // CRD changes (created, Established, versions changed, deleted) are what makes types appear and
     // vanish; a short debounce lets a burst of them cause one discovery.
-    const crdWatch = yield* TypeWatch.make(TypeWatch.customResourceDefinitions, options.typeWatch)
+    const crdWatch = yield* TypeWatch.make(TypeWatch.customResourceDefinitions, typeWatchOptions)
     const crdChanges = crdWatch.events.pipe(
       Stream.filter((event) => event._tag === "Observed"),
       Stream.debounce(Duration.seconds(1)),
@@ -305,7 +320,31 @@ export const make = (
       Effect.forkScoped,
     )
 
-    const status = Effect.map(Ref.get(statuses), (all) => [...all.values()])
+    const status = Effect.sync(() => [...statuses.values()])
+    const progress = Effect.sync((): ListProgress => {
+      let listed = 0
+      let forbidden = 0
+      for (const s of statuses.values()) {
+        if (s.synced) listed++
+        else if (s.phase === "forbidden") forbidden++
+      }
+      return { listed, forbidden, total: statuses.size }
+    })
+
+    // Start-up with a thousand types takes a while: say how far it is until every type has listed.
+    const progressInterval = options.progressInterval ?? Duration.seconds(5)
+    yield* progress.pipe(
+      Effect.flatMap((p) =>
+        p.total > 0 && p.listed + p.forbidden < p.total
+          ? Effect.logInfo(`listed ${p.listed} of ${p.total} types`).pipe(
+              Effect.annotateLogs({ listed: p.listed, forbidden: p.forbidden, total: p.total }),
+            )
+          : Effect.void,
+      ),
+      Effect.repeat(Schedule.spaced(progressInterval)),
+      Effect.delay(progressInterval),
+      Effect.forkScoped,
+    )
     const relistAll = (timeout: Duration.DurationInput) =>
       Effect.forEach(
         [...running.values()],
@@ -334,6 +373,7 @@ export const make = (
       )
     return {
       status,
+      progress,
       relistAll,
       knownIds: Effect.map(
         Effect.suspend(() => Effect.forEach([...running.values()], (watch) => watch.knownIds)),

@@ -37,6 +37,8 @@ import { createServer } from "node:net"
 import * as os from "node:os"
 import { join, resolve } from "node:path"
 import { ControlPlane } from "../kube/ControlPlane.js"
+import { establishedConnections } from "../support/connections.js"
+import { createFleet, type Send } from "../support/crds.js"
 import { type BenchReceiver, CHURN_LABEL, startBenchReceiver } from "./BenchReceiver.js"
 import { renderHeapSummary, summariseHeap } from "./heap.js"
 import { expectOk, type KubeLoad, makeKubeLoad, runPool } from "./KubeLoad.js"
@@ -60,17 +62,101 @@ const int = (name: string, fallback: number): number => {
   return n
 }
 
-const DEFAULT_CONTROLLER = "node dist/main.js"
+/** The image's command line: the bundle under the chart's heap cap (`maxHeapMb` in values.yaml). */
+const chartHeapMb = (() => {
+  const values = readFileSync(
+    resolve(import.meta.dirname, "../../charts/k8s-vectordb-sync/values.yaml"),
+    "utf8",
+  )
+  const match = /^maxHeapMb:\s*(\d+)/m.exec(values)
+  if (match === null) throw new Error("bench: no maxHeapMb in the chart's values.yaml")
+  return Number(match[1])
+})()
+const DEFAULT_CONTROLLER = `node --max-old-space-size=${chartHeapMb} dist/bundle/main.mjs`
 const startedIso = new Date().toISOString().replace(/[:.]/g, "-")
+
+/** What one scale point fills the cluster with. */
+interface Scale {
+  readonly name: string
+  readonly title: string
+  readonly configmaps: number
+  readonly namespaces: number
+  readonly deployments: number
+  readonly services: number
+  readonly dataKiB: number
+  readonly churn: number
+  /** CustomResourceDefinitions (Crossplane-like: 35 groups, both scopes, small schemas). */
+  readonly crds: number
+  /** One object in each of the first N of them. */
+  readonly crdObjects: number
+}
+
+const PRESETS: Record<string, Scale> = {
+  a: {
+    name: "a",
+    title: "today's fill: 13,000 objects and 20,000 changes",
+    configmaps: 10_000,
+    namespaces: 50,
+    deployments: 1_000,
+    services: 2_000,
+    dataKiB: 4,
+    churn: 20_000,
+    crds: 0,
+    crdObjects: 0,
+  },
+  b: {
+    name: "b",
+    title: "1,000 CRDs, one object in each of 200",
+    configmaps: 0,
+    namespaces: 1,
+    deployments: 0,
+    services: 0,
+    dataKiB: 0,
+    churn: 0,
+    crds: 1_000,
+    crdObjects: 200,
+  },
+  c: {
+    name: "c",
+    title: "100,000 ConfigMaps of 1 KiB in 100 namespaces, plus 1,000 CRDs",
+    configmaps: 100_000,
+    namespaces: 100,
+    deployments: 0,
+    services: 0,
+    dataKiB: 1,
+    churn: 0,
+    crds: 1_000,
+    crdObjects: 200,
+  },
+}
+
+const optionalInt = (name: string) => (flag(name) === undefined ? undefined : int(name, 0))
+const overrides = Object.fromEntries(
+  (
+    [
+      ["configmaps", optionalInt("configmaps")],
+      ["namespaces", optionalInt("namespaces")],
+      ["deployments", optionalInt("deployments")],
+      ["services", optionalInt("services")],
+      ["dataKiB", optionalInt("data-kib")],
+      ["churn", optionalInt("churn")],
+      ["crds", optionalInt("crds")],
+      ["crdObjects", optionalInt("crd-objects")],
+    ] as const
+  ).filter(([, value]) => value !== undefined),
+) as Partial<Scale>
+const scales: ReadonlyArray<Scale> = (flag("scale") ?? "a,b,c").split(",").map((name) => {
+  const preset = PRESETS[name.trim()]
+  if (preset === undefined) throw new Error(`--scale: expected a list of a, b, c; got ${name}`)
+  const merged = { ...preset, ...overrides }
+  return { ...merged, namespaces: Math.max(1, merged.namespaces) }
+})
+/** The scale point being measured (the fill and the churn read it). */
+let scale: Scale = scales[0]!
+
 const options = {
-  configmaps: int("configmaps", 10_000),
-  namespaces: Math.max(1, int("namespaces", 50)),
-  deployments: int("deployments", 1_000),
-  services: int("services", 2_000),
-  dataKiB: int("data-kib", 4),
-  churn: int("churn", 20_000),
   concurrency: Math.max(1, int("concurrency", 32)),
-  debounce: (flag("debounce") ?? "0,10000").split(",").map((v) => Number(v.trim())),
+  debounce: (flag("debounce") ?? "10000").split(",").map((v) => Number(v.trim())),
   controller: flag("controller") ?? DEFAULT_CONTROLLER,
   watch: flag("watch"),
   settleSeconds: int("settle", 15),
@@ -185,21 +271,21 @@ const metricSum = (text: string, name: string): number | undefined => {
 
 const nsName = (i: number) => `bench-${i}`
 const cmName = (i: number) => `cm-${i}`
-const cmNamespace = (i: number) => nsName(i % options.namespaces)
+const cmNamespace = (i: number) => nsName(i % scale.namespaces)
 
 const fill = async (kube: KubeLoad): Promise<{ expected: Set<string>; ms: number; objects: number }> => {
   const expected = new Set<string>()
   const t0 = performance.now()
-  await runPool(options.namespaces, options.concurrency, async (i) => {
+  await runPool(scale.namespaces, options.concurrency, async (i) => {
     const res = await kube.send("POST", "/api/v1/namespaces", { metadata: { name: nsName(i) } })
     expectOk(res, `namespace ${nsName(i)}`, [201, 409])
   })
-  const data = { payload: "x".repeat(options.dataKiB * 1024) }
+  const data = { payload: "x".repeat(scale.dataKiB * 1024) }
   const labels = (i: number, app: string) => ({ app, tier: `t${i % 5}`, "bench-index": String(i) })
   const annotations = { description: "benchmark object", "kubernetes.io/description": "filtered out" }
   type Task = () => Promise<void>
   const tasks: Array<Task> = []
-  for (let i = 0; i < options.configmaps; i++) {
+  for (let i = 0; i < scale.configmaps; i++) {
     const ns = cmNamespace(i)
     expected.add(`${ns}/v1/ConfigMap/${cmName(i)}`)
     tasks.push(async () => {
@@ -210,8 +296,8 @@ const fill = async (kube: KubeLoad): Promise<{ expected: Set<string>; ms: number
       expectOk(res, `configmap ${ns}/${cmName(i)}`, [201, 409])
     })
   }
-  for (let i = 0; i < options.deployments; i++) {
-    const ns = nsName(i % options.namespaces)
+  for (let i = 0; i < scale.deployments; i++) {
+    const ns = nsName(i % scale.namespaces)
     const name = `deploy-${i}`
     expected.add(`${ns}/apps/v1/Deployment/${name}`)
     tasks.push(async () => {
@@ -229,8 +315,8 @@ const fill = async (kube: KubeLoad): Promise<{ expected: Set<string>; ms: number
       expectOk(res, `deployment ${ns}/${name}`, [201, 409])
     })
   }
-  for (let i = 0; i < options.services; i++) {
-    const ns = nsName(i % options.namespaces)
+  for (let i = 0; i < scale.services; i++) {
+    const ns = nsName(i % scale.namespaces)
     const name = `svc-${i}`
     expected.add(`${ns}/v1/Service/${name}`)
     tasks.push(async () => {
@@ -244,9 +330,29 @@ const fill = async (kube: KubeLoad): Promise<{ expected: Set<string>; ms: number
   let done = 0
   await runPool(tasks.length, options.concurrency, async (i) => {
     await tasks[i]!()
-    if (++done % 2000 === 0) say(`  … ${done}/${tasks.length} created`)
+    if (++done % 10_000 === 0) say(`  … ${done}/${tasks.length} created`)
   })
-  return { expected, ms: performance.now() - t0, objects: tasks.length + options.namespaces }
+  let crdObjects = 0
+  if (scale.crds > 0) {
+    const send: Send = (method, path, body) =>
+      kube
+        .send(method, path, body, "application/json", true)
+        .then((r) => ({ status: r.status, text: r.body }))
+    const fleet = await createFleet(send, {
+      prefix: "bench",
+      count: scale.crds,
+      withObjects: scale.crdObjects,
+      namespace: nsName(0),
+      progress: say,
+    })
+    for (const id of fleet.ids) expected.add(id)
+    crdObjects = fleet.ids.length
+  }
+  return {
+    expected,
+    ms: performance.now() - t0,
+    objects: tasks.length + scale.namespaces + scale.crds + crdObjects,
+  }
 }
 
 // ---- one run of the controller ------------------------------------------------------------------
@@ -283,6 +389,10 @@ interface RunResult {
   readonly batchFlushIntervalMs: number
   readonly loadAtStart: ReturnType<typeof loadNow>
   readonly readySeconds: number
+  /** CPU seconds from spawn to /readyz 200. */
+  readonly readyCpuSeconds: number
+  /** Established TCP connections to the API server: most seen (1 s samples), and in the steady state. */
+  readonly apiServerConnections: { readonly peak: number; readonly steady: number }
   readonly initialSync: {
     readonly objectsExpected: number
     readonly idsReceived: number
@@ -344,8 +454,8 @@ const runController = async (
   const receiver: BenchReceiver = await startBenchReceiver(expected)
   const healthPort = await freePort()
   const apiPort = await freePort()
-  const log = join(outDir, `controller-debounce-${debounceWindowMs}.log`)
-  const profDir = join(outDir, `prof-debounce-${debounceWindowMs}`)
+  const log = join(outDir, `controller-${scale.name}-debounce-${debounceWindowMs}.log`)
+  const profDir = join(outDir, `prof-${scale.name}-debounce-${debounceWindowMs}`)
   let command = options.controller
   if (options.cpuProf && /^node\s/.test(command)) {
     mkdirSync(profDir, { recursive: true })
@@ -375,6 +485,18 @@ const runController = async (
   )
   const t0 = performance.now()
   const sampler = startSampler(child.pid!)
+  const apiServerPort = Number(new URL(plane.info.server).port)
+  const connectionsNow = () => {
+    try {
+      return establishedConnections(child.pid!, apiServerPort)
+    } catch {
+      return 0 // exited meanwhile
+    }
+  }
+  let peakConnections = 0
+  const connectionSampler = setInterval(() => {
+    peakConnections = Math.max(peakConnections, connectionsNow())
+  }, 1_000)
   const alive = () => {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`controller exited (${child.exitCode ?? child.signalCode}); see ${log}`)
@@ -396,11 +518,13 @@ const runController = async (
   try {
     // ---- initial sync
     let readyAt = 0
+    let readyCpu = 0
     const ready = waitFor("/readyz", 15 * 60_000, async () => {
       alive()
       const res = await httpGet(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined)
       if (res?.status !== 200) return false
       readyAt = performance.now()
+      readyCpu = sampler.now().cpuSeconds
       return true
     })
     await waitFor("every object at the receiver", 15 * 60_000, () => {
@@ -428,19 +552,20 @@ const runController = async (
     }
     const steadyAfterSync = await settle()
     const heapAfterSync = heapMiB(await metrics())
+    const steadyConnections = connectionsNow()
     say(`  steady rss after sync ${mib(steadyAfterSync)} MiB, heap ${heapAfterSync ?? "n/a"} MiB`)
 
     // ---- churn
     let churn: ChurnResult | undefined
     let steadyAfterChurn: number | undefined
     let heapAfterChurn: number | undefined
-    if (options.churn > 0 && options.configmaps > 0) {
+    if (scale.churn > 0 && scale.configmaps > 0) {
       const before = { ...receiver.counters }
       const eventsBefore = metricSum(await metrics(), "vectordb_sync_watch_events_total")
       const acks = new Map<string, number>()
       const latest = new Map<string, number>()
       const firstSeq = churnSeq
-      churnSeq += options.churn
+      churnSeq += scale.churn
       const churnStart = performance.now()
       const cpuStart = sampler.now().cpuSeconds
       const benchCpuStart = process.cpuUsage()
@@ -457,9 +582,9 @@ const runController = async (
         }
       })()
       let lastAck = churnStart
-      await runPool(options.churn, options.concurrency, async (k) => {
+      await runPool(scale.churn, options.concurrency, async (k) => {
         const seq = firstSeq + k
-        const i = k % options.configmaps
+        const i = k % scale.configmaps
         const ns = cmNamespace(i)
         const id = `${ns}/v1/ConfigMap/${cmName(i)}`
         latest.set(id, seq)
@@ -474,7 +599,7 @@ const runController = async (
         if (res.ackAt > lastAck) lastAck = res.ackAt
       })
       const patchSeconds = (lastAck - churnStart) / 1000
-      say(`  churn: ${options.churn} PATCHes acknowledged in ${round(patchSeconds, 2)} s`)
+      say(`  churn: ${scale.churn} PATCHes acknowledged in ${round(patchSeconds, 2)} s`)
       await waitFor(
         "every churn version at the receiver",
         debounceWindowMs + DEFAULT_FLUSH_MS + 10 * 60_000,
@@ -507,15 +632,15 @@ const runController = async (
       const events =
         eventsBefore !== undefined && eventsAfter !== undefined ? eventsAfter - eventsBefore : undefined
       const processingSeconds = (doneAt - churnStart) / 1000
-      const eventCount = events ?? options.churn
+      const eventCount = events ?? scale.churn
       const observedDoneAt =
         eventsAfter === undefined ? undefined : observed.find(([, value]) => value >= eventsAfter)?.[0]
       const cpu = cpuEnd - cpuStart
       const churnSamples = between(sampler.samples, churnStart, performance.now())
       churn = {
-        patches: options.churn,
+        patches: scale.churn,
         patchSeconds: round(patchSeconds, 2),
-        patchesPerSecond: Math.round(options.churn / patchSeconds),
+        patchesPerSecond: Math.round(scale.churn / patchSeconds),
         eventsObserved: events,
         eventsObservedPerSecond:
           observedDoneAt === undefined
@@ -530,7 +655,7 @@ const runController = async (
         cpuSeconds: round(cpu, 2),
         cpuSecondsPer1000Events: round((cpu / eventCount) * 1000, 3),
         versionsArrived: lags.length,
-        versionsCoalesced: options.churn - lags.length,
+        versionsCoalesced: scale.churn - lags.length,
         lagMs: lagStats(lags),
         lagMinusDebounceMs: lagStats(lags.map((l) => l - debounceWindowMs)),
         requests: receiver.counters.requests - before.requests,
@@ -565,6 +690,7 @@ const runController = async (
     }
 
     // ---- stop
+    clearInterval(connectionSampler)
     const last = sampler.now()
     const stopAt = performance.now()
     child.kill("SIGTERM")
@@ -595,6 +721,8 @@ const runController = async (
       batchFlushIntervalMs: DEFAULT_FLUSH_MS,
       loadAtStart,
       readySeconds: seconds(readyAt - t0),
+      readyCpuSeconds: round(readyCpu, 2),
+      apiServerConnections: { peak: Math.max(peakConnections, steadyConnections), steady: steadyConnections },
       initialSync: {
         objectsExpected: expected.size,
         idsReceived,
@@ -627,6 +755,7 @@ const runController = async (
       log,
     }
   } finally {
+    clearInterval(connectionSampler)
     sampler.stop()
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
     await receiver.close()
@@ -653,6 +782,11 @@ const markdown = (report: {
       (r) => `${r.initialSync.objectsExpected} / ${r.initialSync.idsReceived}`,
     ),
     row("time to ready (/readyz 200), s", (r) => r.readySeconds),
+    row("CPU to ready, s", (r) => r.readyCpuSeconds),
+    row(
+      "established connections to the API server (peak / steady)",
+      (r) => `${r.apiServerConnections.peak} / ${r.apiServerConnections.steady}`,
+    ),
     row(
       "initial sync: 50% / 99% of objects arrived, s",
       (r) => `${r.initialSync.p50ArrivalSeconds} / ${r.initialSync.p99ArrivalSeconds}`,
@@ -736,53 +870,66 @@ const main = async () => {
     )
   }
   if (options.build && options.controller === DEFAULT_CONTROLLER) {
-    say("▶ building dist (tsc -p tsconfig.build.json)")
-    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo, stdio: "inherit" })
+    say("▶ building the image's bundle (npm run bundle)")
+    execFileSync("npm", ["run", "--silent", "bundle"], { cwd: repo, stdio: "inherit" })
   }
 
-  say("▶ starting the control plane")
-  const plane = await ControlPlane.start({
-    // 2,000 Services need ClusterIPs: the harness's /24 holds 254.
-    apiServerFlags: ["--service-cluster-ip-range=10.0.0.0/16"],
-  })
-  const kube = makeKubeLoad(
-    {
-      server: plane.info.server,
-      caFile: plane.info.caFile,
-      certFile: plane.info.adminCertFile,
-      keyFile: plane.info.adminKeyFile,
-    },
-    options.concurrency,
-  )
-  try {
-    say(
-      `▶ filling: ${options.configmaps} ConfigMaps (${options.dataKiB} KiB each), ${options.deployments} Deployments, ` +
-        `${options.services} Services in ${options.namespaces} namespaces, ${options.concurrency} requests in flight`,
+  const points: Array<{ scale: Scale; fill: Record<string, unknown>; runs: Array<RunResult> }> = []
+  for (const point of scales) {
+    scale = point
+    say(`\n▶ scale point (${scale.name}): ${scale.title}`)
+    say("▶ starting the control plane")
+    const plane = await ControlPlane.start({
+      // 2,000 Services need ClusterIPs: the harness's /24 holds 254.
+      apiServerFlags: ["--service-cluster-ip-range=10.0.0.0/16"],
+    })
+    const kube = makeKubeLoad(
+      {
+        server: plane.info.server,
+        caFile: plane.info.caFile,
+        certFile: plane.info.adminCertFile,
+        keyFile: plane.info.adminKeyFile,
+      },
+      options.concurrency,
     )
-    const filled = await fill(kube)
-    const fillInfo = {
-      objects: filled.objects,
-      seconds: seconds(filled.ms),
-      createsPerSecond: Math.round(filled.objects / (filled.ms / 1000)),
-      kubernetes: plane.info.kubernetesVersion,
+    try {
+      say(
+        `▶ filling: ${scale.configmaps} ConfigMaps (${scale.dataKiB} KiB each), ${scale.deployments} Deployments, ` +
+          `${scale.services} Services in ${scale.namespaces} namespaces, ${scale.crds} CRDs with an object in ` +
+          `${scale.crdObjects}; ${options.concurrency} requests in flight`,
+      )
+      const filled = await fill(kube)
+      const fillInfo = {
+        objects: filled.objects,
+        seconds: seconds(filled.ms),
+        createsPerSecond: Math.round(filled.objects / (filled.ms / 1000)),
+        kubernetes: plane.info.kubernetesVersion,
+      }
+      say(`  ${filled.objects} objects in ${fillInfo.seconds} s (${fillInfo.createsPerSecond}/s)`)
+      const runs: Array<RunResult> = []
+      for (const debounce of options.debounce) {
+        say(`▶ controller run, DEBOUNCE_WINDOW_MS=${debounce}: ${options.controller}`)
+        runs.push(await runController(plane, kube, filled.expected, debounce))
+      }
+      points.push({ scale, fill: fillInfo, runs })
+    } finally {
+      kube.close()
+      await plane.stop()
     }
-    say(`  ${filled.objects} objects in ${fillInfo.seconds} s (${fillInfo.createsPerSecond}/s)`)
+  }
 
-    const runs: Array<RunResult> = []
-    for (const debounce of options.debounce) {
-      say(`▶ controller run, DEBOUNCE_WINDOW_MS=${debounce}: ${options.controller}`)
-      runs.push(await runController(plane, kube, filled.expected, debounce))
-    }
-    const report = {
-      machine: { ...machine, loadAtEnd: loadNow(plane.info.dir), uptimeAtEnd: sh("uptime", []) },
-      options: { ...options },
-      fill: fillInfo,
-      runs,
-    }
-    writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`)
-    const table = markdown(report)
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n\n${table}\n`)
-    for (const run of runs) {
+  const report = {
+    machine: { ...machine, loadAtEnd: loadNow(), uptimeAtEnd: sh("uptime", []) },
+    options: { ...options },
+    points,
+  }
+  writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`)
+  for (const point of points) {
+    process.stdout.write(
+      `\n### (${point.scale.name}) ${point.scale.title}\n\nfill: ${JSON.stringify(point.fill)}\n\n` +
+        `${markdown({ machine, fill: point.fill, runs: point.runs })}\n`,
+    )
+    for (const run of point.runs) {
       if (run.profile !== undefined) {
         process.stdout.write(`\nCPU profile, DEBOUNCE_WINDOW_MS=${run.debounceWindowMs}: ${run.profile}\n`)
       }
@@ -790,11 +937,8 @@ const main = async () => {
         process.stdout.write(`\nHeap, DEBOUNCE_WINDOW_MS=${run.debounceWindowMs}: ${run.heap}\n`)
       }
     }
-    say(`\n▶ JSON written to ${options.out}`)
-  } finally {
-    kube.close()
-    await plane.stop()
   }
+  say(`\n▶ JSON written to ${options.out}`)
 }
 
 main().then(

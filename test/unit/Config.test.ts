@@ -62,6 +62,7 @@ describe("defaults", () => {
       expect(ms(c.leaderElection.renewDeadline)).toBe(10_000)
       expect(ms(c.leaderElection.retryPeriod)).toBe(2_000)
       expect(ms(c.discoveryInterval)).toBe(300_000)
+      expect(c.listConcurrency).toBe(10)
       expect(c.warnings).toEqual([])
     }),
   )
@@ -209,6 +210,8 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
   ["LEADER_ELECTION_RETRY_PERIOD_MS", "500", (c) => ms(c.leaderElection.retryPeriod), 500],
   ["DISCOVERY_INTERVAL_MS", "1000", (c) => ms(c.discoveryInterval), 1_000],
   ["DISCOVERY_INTERVAL_MS", "60000", (c) => ms(c.discoveryInterval), 60_000],
+  ["LIST_CONCURRENCY", "1", (c) => c.listConcurrency, 1],
+  ["LIST_CONCURRENCY", "1000", (c) => c.listConcurrency, 1000],
 ]
 
 describe("valid values", () => {
@@ -355,6 +358,7 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
     "999",
     `got "999", expected an integer number of milliseconds between 1000 and 2147483647`,
   ],
+  ["LIST_CONCURRENCY", "0", `got "0", expected an integer between 1 and 1000`],
 ]
 
 describe("malformed values", () => {

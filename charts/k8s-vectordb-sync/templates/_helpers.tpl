@@ -138,6 +138,7 @@ reference.
   (list "LEADER_ELECTION_RENEW_DEADLINE_MS" $le.renewDeadlineMs)
   (list "LEADER_ELECTION_RETRY_PERIOD_MS" $le.retryPeriodMs)
   (list "DISCOVERY_INTERVAL_MS" $c.discoveryIntervalMs)
+  (list "LIST_CONCURRENCY" $c.listConcurrency)
 }}
 {{- range $vars }}
 {{- $text := include "k8s-vectordb-sync.envText" (index . 1) }}
