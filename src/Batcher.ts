@@ -21,6 +21,8 @@ export type { Batch, CoalescerOptions as BatcherOptions, Keyed, KeyedCodec } fro
 export interface Batcher<C extends Keyed = Change> {
   /** Never blocks and never fails: the change is merged into the pending entry of its id. */
   readonly offer: (change: C) => Effect.Effect<void>
+  /** `offer` for many changes at once, in order: one clock reading and one wake-up for all. */
+  readonly offerAll: (changes: Iterable<C>) => Effect.Effect<void>
   /**
    * Waits until a batch may go out, or until the batcher is closed and empty (then `false`).
    * Interruptible; it takes nothing, so interrupting it loses nothing.
@@ -67,6 +69,11 @@ export const make = <C extends Keyed>(
       offer: (change) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           state.offer(change, now)
+          return notify
+        }),
+      offerAll: (changes) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          for (const change of changes) state.offer(change, now)
           return notify
         }),
       awaitBatch,

@@ -31,7 +31,7 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | SyncPipeli
           types: Discovery.selectTypes(found.types, config),
           failures: found.failures,
         })),
-        offer: pipeline.offer,
+        offer: pipeline.offerAll,
         discoveryInterval: config.discoveryInterval,
         listConcurrency: config.listConcurrency,
       })

@@ -40,6 +40,8 @@ export interface PipelineOptions extends Batcher.BatcherOptions {
 export interface Pipeline<C extends Keyed = Change> {
   /** Never blocks: the change merges into the pending entry of its id. */
   readonly offer: (change: C) => Effect.Effect<void>
+  /** `offer` for a batch of changes (a watch's network read), in order. */
+  readonly offerAll: (changes: Iterable<C>) => Effect.Effect<void>
   /** Distinct ids waiting to be sent. */
   readonly pending: Effect.Effect<number>
   /** Makes the next upsert of every id go out even if unchanged (a resync re-sends everything). */
@@ -246,6 +248,7 @@ export const makeWith = <C extends Keyed>(
 
     return {
       offer: batcher.offer,
+      offerAll: batcher.offerAll,
       pending: batcher.pending,
       forgetHandedOver: batcher.forgetHandedOver,
       drain: Effect.zipRight(batcher.close, Fiber.join(sender)),

@@ -32,6 +32,7 @@ import type { KubeIdentity } from "./KubeIdentity.js"
 import { excerpt, parseStatus, reasonForCode, retryAfterSeconds } from "./KubeStatus.js"
 import * as KubeTransport from "./KubeTransport.js"
 import { ListPage, MediaType, WatchEvent, type WatchParams, watchQuery } from "./KubeWatch.js"
+import * as LineReader from "./LineReader.js"
 
 /** Query parameters; `undefined` values are left out, so optional ones (`continue`) need no branching. */
 export type KubeQuery = Readonly<Record<string, string | number | boolean | undefined>>
@@ -123,6 +124,16 @@ export interface KubeClientShape {
    * answers fail the stream with `KubeApiError` before any line.
    */
   readonly lines: (path: string, options?: KubeRequestOptions) => Stream.Stream<string, KubeError>
+  /**
+   * A streaming GET read batch by batch (see `LineReader`): what a long-lived watch uses, because
+   * it costs no fiber and no Stream while it waits. The request lives as long as the scope; a body
+   * silent for `idleTimeout` fails the next read with `"idle"`. Non-2xx answers fail with
+   * `KubeApiError` (after one retry with fresh credentials on 401).
+   */
+  readonly openLines: (
+    path: string,
+    options?: KubeRequestOptions & { readonly idleTimeout?: Duration.DurationInput },
+  ) => Effect.Effect<LineReader.LineReader, KubeError, Scope.Scope>
   /**
    * A WATCH (`watch=1` added): one `WatchEvent` per line. `ERROR` events are items, not failures,
    * so that the caller decides (see `KubeApiError.fromWatchEvent`). Ends when the server ends it
@@ -243,6 +254,18 @@ const connectError = (server: string, cause: Error): KubeTransportError => {
   })
 }
 
+/** A failure before any answer, from undici directly (no HttpClient in between). */
+const fromCause = (method: string, path: string, cause: unknown): KubeTransportError => {
+  const reason = transportReason(cause)
+  return new KubeTransportError({
+    method,
+    path,
+    reason,
+    message: `${method} ${path}: ${reason === "Other" ? "" : `${reason}: `}${causeMessage(cause)}`,
+    cause,
+  })
+}
+
 const timeoutError = (method: string, path: string, timeout: Duration.Duration) =>
   new KubeTransportError({
     method,
@@ -251,40 +274,52 @@ const timeoutError = (method: string, path: string, timeout: Duration.Duration) 
     message: `${method} ${path}: no complete answer within ${Duration.format(timeout)}`,
   })
 
+/** A failed answer (status, `Retry-After`, body) as the error the server meant. */
+const apiErrorOf = (
+  method: string,
+  path: string,
+  code: number,
+  retryAfter: string | undefined,
+  body: string,
+): Effect.Effect<KubeApiError> =>
+  Effect.map(
+    Effect.clockWith((clock) => clock.currentTimeMillis),
+    (millis) => {
+      const status = parseStatus(body)
+      const reason = status.pipe(
+        Option.flatMapNullable((s) => s.reason),
+        Option.filter((r) => r !== ""),
+        Option.getOrElse(() => reasonForCode(code)),
+      )
+      const message = status.pipe(
+        Option.flatMapNullable((s) => s.message),
+        Option.filter((m) => m !== ""),
+        Option.getOrElse(
+          () => `${method} ${path}: HTTP ${code}${body === "" ? "" : `: ${excerpt(body, 200)}`}`,
+        ),
+      )
+      return new KubeApiError({
+        method,
+        path,
+        code,
+        reason,
+        message,
+        retryAfterSeconds: retryAfterSeconds(retryAfter, status, new Date(millis)),
+        status,
+        body: excerpt(body),
+      })
+    },
+  )
+
 /** Reads a failed response's body and turns it into the error the server meant. */
 const apiError = (
   method: string,
   path: string,
   response: HttpClientResponse.HttpClientResponse,
 ): Effect.Effect<KubeApiError> =>
-  Effect.gen(function* () {
-    const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
-    const status = parseStatus(body)
-    const now = new Date(yield* Effect.clockWith((clock) => clock.currentTimeMillis))
-    const code = response.status
-    const reason = status.pipe(
-      Option.flatMapNullable((s) => s.reason),
-      Option.filter((r) => r !== ""),
-      Option.getOrElse(() => reasonForCode(code)),
-    )
-    const message = status.pipe(
-      Option.flatMapNullable((s) => s.message),
-      Option.filter((m) => m !== ""),
-      Option.getOrElse(
-        () => `${method} ${path}: HTTP ${code}${body === "" ? "" : `: ${excerpt(body, 200)}`}`,
-      ),
-    )
-    return new KubeApiError({
-      method,
-      path,
-      code,
-      reason,
-      message,
-      retryAfterSeconds: retryAfterSeconds(response.headers["retry-after"], status, now),
-      status,
-      body: excerpt(body),
-    })
-  })
+  Effect.flatMap(response.text.pipe(Effect.orElseSucceed(() => "")), (body) =>
+    apiErrorOf(method, path, response.status, response.headers["retry-after"], body),
+  )
 
 const queryParams = (query: KubeQuery | undefined): Array<[string, string]> => {
   const params: Array<[string, string]> = []
@@ -353,12 +388,12 @@ const make = (
           proxyUrl: cluster?.proxyUrl,
         }).pipe(Effect.mapError((cause) => connectError(source.server, cause)))
         yield* Effect.logDebug("API server transport").pipe(
-        Effect.annotateLogs({
-          protocol: made.negotiated.protocol,
-          streamsPerConnection: made.negotiated.streamsPerConnection,
-        }),
-      )
-      for (const [key, retired] of transports) {
+          Effect.annotateLogs({
+            protocol: made.negotiated.protocol,
+            streamsPerConnection: made.negotiated.streamsPerConnection,
+          }),
+        )
+        for (const [key, retired] of transports) {
           transports.delete(key)
           for (const dispatcher of dispatchersOf(retired)) dispatcher.close().catch(() => undefined)
         }
@@ -483,6 +518,66 @@ const make = (
         ),
       )
 
+    const serverUrl = new URL(source.server)
+    const basePath = serverUrl.pathname.replace(/\/$/, "")
+    /** One streaming GET straight on the transport's dispatcher: a body to read, nothing else. */
+    const openBody = (path: string, opts: KubeRequestOptions | undefined) =>
+      Effect.gen(function* () {
+        const { dispatcher, headers } = yield* cachedTransport
+        const controller = new AbortController()
+        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+        const query = new URLSearchParams(queryParams(opts?.query)).toString()
+        const apiPath = path.startsWith("/") ? path : `/${path}`
+        const response = yield* Effect.tryPromise({
+          try: () =>
+            dispatcher.request({
+              origin: serverUrl.origin,
+              path: `${basePath}${apiPath}${query === "" ? "" : `?${query}`}`,
+              method: "GET",
+              headers: {
+                Accept: opts?.accept ?? MediaType.json,
+                "User-Agent": userAgent,
+                ...opts?.headers,
+                ...headers,
+              },
+              signal: controller.signal,
+              headersTimeout: Duration.toMillis(requestTimeout),
+              bodyTimeout: 0,
+            }),
+          catch: (cause) => fromCause("GET", path, cause),
+        })
+        return { response, abort: () => controller.abort() }
+      })
+
+    const openLines = (
+      path: string,
+      opts?: KubeRequestOptions & { readonly idleTimeout?: Duration.DurationInput },
+    ): Effect.Effect<LineReader.LineReader, KubeError, Scope.Scope> =>
+      Effect.gen(function* () {
+        let opened = yield* openBody(path, opts)
+        if (opened.response.statusCode === 401) {
+          opened.response.body.resume()
+          yield* invalidate
+          opened = yield* openBody(path, opts)
+        }
+        const { response, abort } = opened
+        if (response.statusCode < 200 || response.statusCode >= 300) {
+          const body = yield* Effect.promise(() => response.body.text().catch(() => ""))
+          const retryAfter = response.headers["retry-after"]
+          return yield* Effect.flip(
+            apiErrorOf(
+              "GET",
+              path,
+              response.statusCode,
+              Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+              body,
+            ),
+          )
+        }
+        const idle = opts?.idleTimeout === undefined ? 0 : Duration.toMillis(opts.idleTimeout)
+        return LineReader.make(response.body, abort, idle)
+      })
+
     const watch = (path: string, opts?: KubeWatchOptions): Stream.Stream<WatchEvent, KubeError> => {
       const decode = Schema.decodeUnknown(WatchEvent)
       return lines(path, {
@@ -548,6 +643,7 @@ const make = (
       patch: withBody("PATCH", "application/merge-patch+json") as WithBody,
       del: unary("DELETE") as Unary,
       lines,
+      openLines,
       watch,
       listPages,
       whoAmI,

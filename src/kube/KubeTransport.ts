@@ -152,9 +152,14 @@ export const dispatcherFor = (
   const connect = connectOptions(url, material)
   if (options.proxyUrl) return new ProxyAgent({ uri: options.proxyUrl, requestTls: connect })
   if (negotiated.protocol === "http/1.1") return new Pool(url.origin, { connect })
+  // Headroom below the server's limit: undici frees a request's slot when its response has ended,
+  // a moment before the server stops counting the stream, and a request sent into that moment
+  // waits (nghttp2 queues it) until some other stream ends, which on a connection of watches can
+  // be minutes.
+  const serverLimit = negotiated.streamsPerConnection
   const streams = Math.max(
     1,
-    Math.min(negotiated.streamsPerConnection, options.maxStreamsPerConnection ?? 250),
+    Math.min(serverLimit - Math.min(10, Math.floor(serverLimit / 4)), options.maxStreamsPerConnection ?? 250),
   )
   return new Pool(url.origin, {
     connect,

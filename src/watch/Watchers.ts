@@ -20,7 +20,7 @@ import {
   type Scope,
   Stream,
 } from "effect"
-import type { Change } from "../Change.js"
+import * as Change from "../Change.js"
 import { apiVersionOf } from "../Instance.js"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
@@ -56,8 +56,8 @@ export interface TypeStatus {
 export interface WatchersOptions {
   /** Discovery, already filtered by the allow and block lists. */
   readonly discover: Effect.Effect<Discovered, KubeError, KubeClient>
-  /** Where changes go: never blocks. */
-  readonly offer: (change: Change) => Effect.Effect<void>
+  /** Where changes go, a batch at a time, in order: never blocks. */
+  readonly offer: (changes: ReadonlyArray<Change.Change>) => Effect.Effect<void>
   readonly discoveryInterval: Duration.DurationInput
   /** A type that has not listed within this time of its start stops holding up readiness. */
   readonly readinessGrace?: Duration.DurationInput
@@ -147,46 +147,75 @@ export const make = (
       for (const s of statuses.values()) if (s.phase === phase) n++
       return n
     }
-    const listPermits = yield* Effect.makeSemaphore(options.listConcurrency ?? 10)
-    const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listPermits }
+    const listSlots = yield* TypeWatch.makeListSlots(options.listConcurrency ?? 10)
+    const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listSlots }
 
-    /** The per-event work of the hot path, built once per type rather than once per event. */
-    const observerFor = (type: DiscoveredType) => {
-      const counted = {
-        Upsert: Metric.increment(Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Upsert")),
-        Delete: Metric.increment(Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Delete")),
-      }
-      return (change: Change): Effect.Effect<void> =>
-        options.offer(change).pipe(
-          Effect.zipRight(counted[change._tag]),
-          Effect.zipRight(
-            Effect.whenLogLevel(
-              Effect.logDebug("observed").pipe(
-                Effect.annotateLogs({
-                  type: type.key,
-                  op: change._tag,
-                  id: change._tag === "Upsert" ? change.record.id : change.id,
-                }),
+    /**
+     * What a type's watch hands its events to. The hot path works a batch (one network read) at a
+     * time: the changes go to the pipeline together, the counters move once per batch, and nothing
+     * is built per event unless debug logging is on.
+     */
+    const emitterFor = (id: string, type: DiscoveredType): TypeWatch.Emit => {
+      const upserts = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Upsert")
+      const deletes = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Delete")
+      return (events) =>
+        Effect.suspend(() => {
+          const changes: Array<Change.Change> = []
+          const others: Array<TypeWatch.TypeWatchEvent> = []
+          for (const event of events) {
+            if (event._tag === "Observed") changes.push(event.change)
+            else others.push(event)
+          }
+          if (changes.length === 0) return handleOthers(id, type, others)
+          let upserted = 0
+          for (const change of changes) if (change._tag === "Upsert") upserted++
+          return options
+            .offer(changes)
+            .pipe(
+              Effect.zipRight(upserted > 0 ? Metric.incrementBy(upserts, upserted) : Effect.void),
+              Effect.zipRight(
+                upserted < changes.length
+                  ? Metric.incrementBy(deletes, changes.length - upserted)
+                  : Effect.void,
               ),
-              LogLevel.Debug,
-            ),
-          ),
-        )
+              Effect.zipRight(Effect.whenLogLevel(logObserved(type, changes), LogLevel.Debug)),
+              Effect.zipRight(handleOthers(id, type, others)),
+            )
+        })
     }
+
+    const logObserved = (type: DiscoveredType, changes: ReadonlyArray<Change.Change>) =>
+      Effect.forEach(
+        changes,
+        (change) =>
+          Effect.logDebug("observed").pipe(
+            Effect.annotateLogs({
+              type: type.key,
+              op: change._tag,
+              id: change._tag === "Upsert" ? change.record.id : change.id,
+            }),
+          ),
+        { discard: true },
+      )
+
+    const handleOthers = (
+      id: string,
+      type: DiscoveredType,
+      events: ReadonlyArray<TypeWatch.TypeWatchEvent>,
+    ) => Effect.forEach(events, (event) => consume(id, type, event), { discard: true })
 
     const consume = (
       id: string,
       type: DiscoveredType,
-      observe: (change: Change) => Effect.Effect<void>,
       event: TypeWatch.TypeWatchEvent,
     ): Effect.Effect<void> => {
       switch (event._tag) {
         case "Observed":
-          return observe(event.change)
+          return options.offer([event.change])
         case "Listed":
           return update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: event.objects })).pipe(
             Effect.zipRight(
-              Effect.logInfo("listed").pipe(
+              Effect.logDebug("listed").pipe(
                 Effect.annotateLogs({ type: type.key, objects: event.objects, deletes: event.deletes }),
               ),
             ),
@@ -230,12 +259,7 @@ export const make = (
           restarts: 0,
           lastError: Option.none(),
         })
-        const observe = observerFor(type)
-        yield* FiberMap.run(
-          fibers,
-          id,
-          Stream.runForEach(watch.events, (event) => consume(id, type, observe, event)),
-        )
+        yield* FiberMap.run(fibers, id, watch.run(emitterFor(id, type)))
       })
 
     /** The type is gone from the server: its objects are gone too, whatever the watch last saw. */
@@ -247,9 +271,7 @@ export const make = (
         statuses.delete(id)
         if (watch === undefined) return
         const ids = yield* watch.knownIds
-        yield* Effect.forEach(ids, (objectId) => options.offer({ _tag: "Delete", id: objectId }), {
-          discard: true,
-        })
+        yield* options.offer(ids.map((objectId) => Change.remove(objectId)))
         yield* Effect.logInfo("stopped watching a type that is no longer served").pipe(
           Effect.annotateLogs({ type: id, deleted: ids.length }),
         )
