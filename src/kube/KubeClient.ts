@@ -520,33 +520,31 @@ const make = (
 
     const serverUrl = new URL(source.server)
     const basePath = serverUrl.pathname.replace(/\/$/, "")
-    /** One streaming GET straight on the transport's dispatcher: a body to read, nothing else. */
-    const openBody = (path: string, opts: KubeRequestOptions | undefined) =>
+    /** One streaming GET straight on the transport's dispatcher: its head, then lines to read. */
+    const openOnce = (path: string, opts: KubeRequestOptions | undefined, idleMs: number) =>
       Effect.gen(function* () {
         const { dispatcher, headers } = yield* cachedTransport
-        const controller = new AbortController()
-        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
         const query = new URLSearchParams(queryParams(opts?.query)).toString()
         const apiPath = path.startsWith("/") ? path : `/${path}`
-        const response = yield* Effect.tryPromise({
-          try: () =>
-            dispatcher.request({
-              origin: serverUrl.origin,
-              path: `${basePath}${apiPath}${query === "" ? "" : `?${query}`}`,
-              method: "GET",
-              headers: {
-                Accept: opts?.accept ?? MediaType.json,
-                "User-Agent": userAgent,
-                ...opts?.headers,
-                ...headers,
-              },
-              signal: controller.signal,
-              headersTimeout: Duration.toMillis(requestTimeout),
-              bodyTimeout: 0,
-            }),
-          catch: (cause) => fromCause("GET", path, cause),
-        })
-        return { response, abort: () => controller.abort() }
+        const opened = yield* LineReader.open(
+          dispatcher,
+          {
+            origin: serverUrl.origin,
+            path: `${basePath}${apiPath}${query === "" ? "" : `?${query}`}`,
+            method: "GET",
+            headers: {
+              Accept: opts?.accept ?? MediaType.json,
+              "User-Agent": userAgent,
+              ...opts?.headers,
+              ...headers,
+            },
+            headersTimeout: Duration.toMillis(requestTimeout),
+            bodyTimeout: 0,
+          },
+          idleMs,
+        ).pipe(Effect.mapError((cause) => fromCause("GET", path, cause)))
+        yield* Effect.addFinalizer(() => Effect.sync(opened.reader.abort))
+        return opened
       })
 
     const openLines = (
@@ -554,28 +552,27 @@ const make = (
       opts?: KubeRequestOptions & { readonly idleTimeout?: Duration.DurationInput },
     ): Effect.Effect<LineReader.LineReader, KubeError, Scope.Scope> =>
       Effect.gen(function* () {
-        let opened = yield* openBody(path, opts)
-        if (opened.response.statusCode === 401) {
-          opened.response.body.resume()
+        const idle = opts?.idleTimeout === undefined ? 0 : Duration.toMillis(opts.idleTimeout)
+        let opened = yield* openOnce(path, opts, idle)
+        if (opened.head.status === 401) {
+          opened.reader.abort()
           yield* invalidate
-          opened = yield* openBody(path, opts)
+          opened = yield* openOnce(path, opts, idle)
         }
-        const { response, abort } = opened
-        if (response.statusCode < 200 || response.statusCode >= 300) {
-          const body = yield* Effect.promise(() => response.body.text().catch(() => ""))
-          const retryAfter = response.headers["retry-after"]
-          return yield* Effect.flip(
+        const { head, reader, errorBody } = opened
+        if (head.status >= 200 && head.status < 300) return reader
+        const retryAfter = head.headers["retry-after"]
+        return yield* Effect.flip(
+          Effect.flatMap(errorBody, (body) =>
             apiErrorOf(
               "GET",
               path,
-              response.statusCode,
-              Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+              head.status,
+              typeof retryAfter === "string" ? retryAfter : retryAfter?.[0],
               body,
             ),
-          )
-        }
-        const idle = opts?.idleTimeout === undefined ? 0 : Duration.toMillis(opts.idleTimeout)
-        return LineReader.make(response.body, abort, idle)
+          ),
+        )
       })
 
     const watch = (path: string, opts?: KubeWatchOptions): Stream.Stream<WatchEvent, KubeError> => {

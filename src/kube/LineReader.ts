@@ -1,96 +1,182 @@
 /**
- * A streaming response body read as lines, pulled one network read at a time. A watch spends its
- * life waiting here, so this is deliberately small: no fiber, no Stream pipeline, one timer (the
- * idle limit) per open body. A thousand idle watches are a thousand of these.
+ * A streaming response read as batches of lines, decoded as the network delivers them. A watch
+ * spends its life here, so this is deliberately small: undici's handler callbacks feed it directly
+ * (no Readable stream, no fiber, no Stream pipeline in between), and its only timer is the idle
+ * limit. A thousand idle watches are a thousand of these.
  */
-import type { Readable } from "node:stream"
 import { StringDecoder } from "node:string_decoder"
 import * as Effect from "effect/Effect"
+import type { Dispatcher } from "undici"
 
 export interface LineReader {
   /**
-   * The complete lines of the next read (empty lines skipped), or `undefined` once the body has
-   * ended. Fails when the body fails, or with `"idle"` when nothing arrived within the idle limit.
+   * The complete lines received since the last call (empty lines skipped), waiting for at least one;
+   * `undefined` once the body has ended. Fails when the response fails, or with `"idle"` when nothing
+   * arrived within the idle limit.
    */
   readonly next: Effect.Effect<ReadonlyArray<string> | undefined, Error | "idle">
-  /** Ends the request now; the read in progress, if any, fails. */
+  /** Ends the request now; a read in progress fails. */
   readonly abort: () => void
 }
 
-/**
- * `abort` ends the request (it is called on idleness); the caller still owns the request's scope.
- * `idleMs` 0: no idle limit.
- */
-export const make = (body: Readable, abort: () => void, idleMs: number): LineReader => {
-  const decoder = new StringDecoder("utf8")
-  let carry = ""
-  let ended = false
-  let failure: Error | undefined
-  let idle = false
-  let closed = false
-  // Errors may come while nobody is reading; keep them for the next read instead of crashing.
-  body.on("error", (error) => {
-    failure ??= error
-  })
-  body.on("end", () => {
-    ended = true
-  })
-  const timer =
-    idleMs > 0
-      ? setTimeout(() => {
-          idle = true
-          abort()
-        }, idleMs)
-      : undefined
-  timer?.unref()
-  body.once("close", () => {
-    closed = true
-    clearTimeout(timer)
-  })
+/** What the server answered before its body. */
+export interface Head {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+}
 
-  const split = (chunk: Buffer | string): ReadonlyArray<string> => {
-    const text = carry + (typeof chunk === "string" ? chunk : decoder.write(chunk))
-    const parts = text.split("\n")
-    carry = parts.pop() ?? ""
-    return parts.filter((line) => line.trim() !== "")
+/** Lines waiting beyond this many pause the response until they are read (HTTP/2 flow control then holds the server). */
+const HIGH_WATER_LINES = 1_000
+/** An error answer's body is kept up to this many characters (it is a Status, usually small). */
+const ERROR_BODY_LIMIT = 64 * 1024
+
+class Receiver implements Dispatcher.DispatchHandler {
+  head: Head | undefined
+  lines: Array<string> = []
+  errorBody = ""
+  ended = false
+  failure: Error | undefined
+  idle = false
+  private controller: Dispatcher.DispatchController | undefined
+  private aborted = false
+  private carry = ""
+  private readonly decoder = new StringDecoder("utf8")
+  private wake: (() => void) | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(private readonly idleMs: number) {}
+
+  /** Calls `f` once something changes (head, lines, end, failure). */
+  waitThen(f: () => void): () => void {
+    this.wake = f
+    return () => {
+      if (this.wake === f) this.wake = undefined
+    }
   }
 
-  const read = (): Effect.Effect<ReadonlyArray<string> | undefined, Error | "idle"> =>
-    Effect.suspend(() => {
-      if (idle) return Effect.fail("idle" as const)
-      for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read() as Buffer | null) {
-        timer?.refresh()
-        const lines = split(chunk)
-        if (lines.length > 0) return Effect.succeed(lines)
-      }
-      if (failure !== undefined) return Effect.fail(failure)
-      if (ended || body.readableEnded) {
-        const rest = (carry + decoder.end()).trim()
-        carry = ""
-        clearTimeout(timer)
-        return Effect.succeed(rest === "" ? undefined : [rest])
-      }
-      if (closed) return Effect.fail(new Error("the response body closed before its end"))
-      return Effect.async<void>((resume) => {
-        const wake = () => {
-          body.off("readable", wake)
-          body.off("end", wake)
-          body.off("error", wake)
-          body.off("close", wake)
-          resume(Effect.void)
-        }
-        body.on("readable", wake)
-        body.on("end", wake)
-        body.on("error", wake)
-        body.on("close", wake)
-        return Effect.sync(() => {
-          body.off("readable", wake)
-          body.off("end", wake)
-          body.off("error", wake)
-          body.off("close", wake)
-        })
-      }).pipe(Effect.zipRight(read()))
-    })
+  private notify(): void {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
 
-  return { next: read(), abort }
+  abort(): void {
+    this.aborted = true
+    this.controller?.abort(new Error("aborted by the client"))
+  }
+
+  takeLines(): Array<string> {
+    const lines = this.lines
+    this.lines = []
+    if (this.controller?.paused) this.controller.resume()
+    return lines
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.aborted) controller.abort(new Error("aborted by the client"))
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    status: number,
+    headers: Head["headers"],
+  ): void {
+    if (status < 200) return // informational
+    this.head = { status, headers }
+    if (this.idleMs > 0 && status < 300) {
+      this.timer = setTimeout(() => {
+        this.idle = true
+        this.abort()
+      }, this.idleMs)
+      this.timer.unref()
+    }
+    this.notify()
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.head === undefined || this.head.status >= 300) {
+      if (this.errorBody.length < ERROR_BODY_LIMIT) this.errorBody += this.decoder.write(chunk)
+      return
+    }
+    this.timer?.refresh()
+    const parts = (this.carry + this.decoder.write(chunk)).split("\n")
+    this.carry = parts.pop() ?? ""
+    for (const line of parts) if (line.trim() !== "") this.lines.push(line)
+    if (this.lines.length > HIGH_WATER_LINES) controller.pause()
+    if (this.lines.length > 0) this.notify()
+  }
+
+  onResponseEnd(): void {
+    clearTimeout(this.timer)
+    const rest = (this.carry + this.decoder.end()).trim()
+    this.carry = ""
+    if (rest !== "") {
+      if (this.head !== undefined && this.head.status < 300) this.lines.push(rest)
+      else this.errorBody += rest
+    }
+    this.ended = true
+    this.notify()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    clearTimeout(this.timer)
+    this.failure = error
+    this.notify()
+  }
 }
+
+/** Waits until `ready` holds, re-checking whenever the receiver changes. */
+const when = (receiver: Receiver, ready: () => boolean): Effect.Effect<void> =>
+  Effect.suspend(() =>
+    ready()
+      ? Effect.void
+      : Effect.async<void>((resume) => {
+          const cancel = receiver.waitThen(() => resume(when(receiver, ready)))
+          return Effect.sync(cancel)
+        }),
+  )
+
+/**
+ * Sends the request on `dispatcher` and waits for the answer's head. The request lives as long as
+ * the scope. A 2xx answer gives a reader of its lines; any other answer gives its body as text
+ * (`errorBody`), read to the end.
+ */
+export const open = (
+  dispatcher: Dispatcher,
+  request: Dispatcher.DispatchOptions,
+  idleMs: number,
+): Effect.Effect<
+  { readonly head: Head; readonly reader: LineReader; readonly errorBody: Effect.Effect<string> },
+  Error
+> =>
+  Effect.suspend(() => {
+    const receiver = new Receiver(idleMs)
+    dispatcher.dispatch(request, receiver)
+    const next: Effect.Effect<ReadonlyArray<string> | undefined, Error | "idle"> = Effect.zipRight(
+      when(receiver, () => receiver.lines.length > 0 || receiver.ended || receiver.failure !== undefined),
+      Effect.suspend((): Effect.Effect<ReadonlyArray<string> | undefined, Error | "idle"> => {
+        if (receiver.lines.length > 0) return Effect.succeed(receiver.takeLines())
+        if (receiver.idle) return Effect.fail("idle" as const)
+        if (receiver.failure !== undefined) return Effect.fail(receiver.failure)
+        return Effect.succeed(undefined)
+      }),
+    )
+    return when(receiver, () => receiver.head !== undefined || receiver.failure !== undefined).pipe(
+      Effect.zipRight(
+        Effect.suspend(() =>
+          receiver.head === undefined
+            ? Effect.fail(receiver.failure ?? new Error("no answer"))
+            : Effect.succeed({
+                head: receiver.head,
+                reader: { next, abort: () => receiver.abort() },
+                errorBody: Effect.map(
+                  when(receiver, () => receiver.ended || receiver.failure !== undefined),
+                  () => receiver.errorBody,
+                ),
+              }),
+        ),
+      ),
+      Effect.onInterrupt(() => Effect.sync(() => receiver.abort())),
+    )
+  })

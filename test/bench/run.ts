@@ -62,17 +62,27 @@ const int = (name: string, fallback: number): number => {
   return n
 }
 
-/** The image's command line: the bundle under the chart's heap cap (`maxHeapMb` in values.yaml). */
-const chartHeapMb = (() => {
-  const values = readFileSync(
-    resolve(import.meta.dirname, "../../charts/k8s-vectordb-sync/values.yaml"),
-    "utf8",
+/**
+ * The image's command line: `node main.mjs` (the bundle) with the NODE_OPTIONS the chart gives the
+ * pod at its default values, read from `helm template` (helm comes with the test binaries).
+ */
+const chartNodeOptions = (() => {
+  const tools = execFileSync(resolve(import.meta.dirname, "../kube/build.sh"), { encoding: "utf8" }).trim()
+  const rendered = execFileSync(
+    join(tools, "helm"),
+    [
+      "template",
+      "bench",
+      resolve(import.meta.dirname, "../../charts/k8s-vectordb-sync"),
+      "--kube-version",
+      "v1.36.3",
+    ],
+    { encoding: "utf8" },
   )
-  const match = /^maxHeapMb:\s*(\d+)/m.exec(values)
-  if (match === null) throw new Error("bench: no maxHeapMb in the chart's values.yaml")
-  return Number(match[1])
+  const match = /name: NODE_OPTIONS\s+value: "?([^"\n]+)"?/.exec(rendered)
+  return match?.[1] ?? ""
 })()
-const DEFAULT_CONTROLLER = `node --max-old-space-size=${chartHeapMb} dist/bundle/main.mjs`
+const DEFAULT_CONTROLLER = `node ${chartNodeOptions} dist/bundle/main.mjs`.replace(/\s+/g, " ")
 const startedIso = new Date().toISOString().replace(/[:.]/g, "-")
 
 /** What one scale point fills the cluster with. */

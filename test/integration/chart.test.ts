@@ -276,7 +276,8 @@ describe("helm lint and helm template", () => {
     // Besides the configuration, only the pod's name (the leader-election identity) and the heap cap.
     const known = new Set(configReference.map((v) => v.name))
     expect([...env.keys()].filter((name) => !known.has(name))).toEqual(["POD_NAME", "NODE_OPTIONS"])
-    expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=128")
+    // Half of the default 512Mi memory limit.
+    expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=256")
     expect(containerOf(manifests).env[0]).toEqual({
       name: "POD_NAME",
       valueFrom: { fieldRef: { fieldPath: "metadata.name" } },
@@ -376,6 +377,30 @@ describe("helm lint and helm template", () => {
       ["health", 8081, "health"],
       ["api", 8082, "api"],
     ])
+  })
+
+  it("derives the heap cap from the memory limit, unless maxHeapMb or NODE_OPTIONS says otherwise", async () => {
+    const nodeOptions = async (...args: ReadonlyArray<string>) =>
+      envOf(await template("r", "ns", ...args)).get("NODE_OPTIONS")
+    expect(await nodeOptions("--set", "resources.limits.memory=1Gi")).toBe("--max-old-space-size=512")
+    expect(await nodeOptions("--set", "resources.limits.memory=600M")).toBe("--max-old-space-size=286")
+    expect(
+      await nodeOptions("--set", "resources.limits.memory=1Gi", "--set", "heapPercentOfMemoryLimit=75"),
+    ).toBe("--max-old-space-size=768")
+    expect(await nodeOptions("--set", "maxHeapMb=300")).toBe("--max-old-space-size=300")
+    // No limit and no explicit cap: Node's own default, so no NODE_OPTIONS at all.
+    expect(await nodeOptions("--set", "resources.limits=null")).toBeUndefined()
+    const bad = await helm(
+      "template",
+      "r",
+      chartDir,
+      "--kube-version",
+      kubeContext().kubernetesVersion,
+      "--set",
+      "resources.limits.memory=lots",
+    )
+    expect(bad.code).not.toBe(0)
+    expect(bad.stderr).toContain("expected a quantity such as 512Mi")
   })
 
   it("derives the grace period from the shutdown timeout and refuses unsafe settings", async () => {

@@ -165,3 +165,31 @@ reference.
 {{- $explicit }}
 {{- end }}
 {{- end }}
+
+{{/* A Kubernetes memory quantity (512Mi, 1Gi, 536870912, 600M) in MiB, rounded down; 0 when empty. */}}
+{{- define "k8s-vectordb-sync.mebibytes" -}}
+{{- $q := toString . | trim }}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 }}
+{{- $bytes := 0 }}
+{{- if eq $q "" }}
+{{- else if regexMatch "^[0-9]+$" $q }}{{ $bytes = int64 $q }}
+{{- else }}
+{{- $unit := regexFind "[A-Za-z]+$" $q }}
+{{- if not (hasKey $units $unit) }}{{ fail (printf "resources.limits.memory %q: expected a quantity such as 512Mi or 1Gi" $q) }}{{ end }}
+{{- $bytes = mul (int64 (trimSuffix $unit $q)) (get $units $unit) }}
+{{- end }}
+{{- div $bytes 1048576 }}
+{{- end }}
+
+{{/*
+Node's heap cap in MiB: maxHeapMb when set, else heapPercentOfMemoryLimit of the container's memory
+limit (the rest is Node itself, its code and its buffers), else nothing (Node's default).
+*/}}
+{{- define "k8s-vectordb-sync.maxHeapMb" -}}
+{{- if .Values.maxHeapMb }}
+{{- int64 .Values.maxHeapMb }}
+{{- else }}
+{{- $limit := include "k8s-vectordb-sync.mebibytes" (dig "limits" "memory" "" (.Values.resources | default dict)) | int64 }}
+{{- if gt $limit 0 }}{{ div (mul $limit (int64 .Values.heapPercentOfMemoryLimit)) 100 }}{{ else }}0{{ end }}
+{{- end }}
+{{- end }}
