@@ -216,12 +216,12 @@ describe("capabilities", () => {
     )
     const group = `caps${Date.now()}.example.com`
     const name = `gadgets.${group}`
-    const crd = (served: ReadonlyArray<string>) => ({
-      metadata: { name },
+    const crd = (served: ReadonlyArray<string>, plural = "gadgets", kind = "Gadget") => ({
+      metadata: { name: `${plural}.${group}` },
       spec: {
         group,
         scope: "Namespaced",
-        names: { plural: "gadgets", singular: "gadget", kind: "Gadget", listKind: "GadgetList" },
+        names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
         versions: ["v1", "v2"].map((version) => ({
           name: version,
           served: served.includes(version),
@@ -252,7 +252,24 @@ describe("capabilities", () => {
       ),
       200,
     )
-    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    // A marker CRD created after the label change comes through the same CRD watch after it; had
+    // the label change made an upsert, it would have been sent no later than the marker's.
+    const marker = `markers.${group}`
+    expectStatus(
+      await adminRequest(
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        crd(["v1"], "markers", "Marker"),
+      ),
+      201,
+    )
+    cleanups.push(() =>
+      adminRequest("DELETE", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${marker}`),
+    )
+    await eventually(
+      () => capabilities.state.has(marker),
+      () => `no capability upsert for the marker ${marker}`,
+    )
     expect(mentions()).toBe(1)
 
     // Serving another version does.
