@@ -71,6 +71,16 @@ const readLabels = (rest: string, line: string): { labels: Record<string, string
 
 export const parsePrometheusExposition = (
   text: string,
+  options: {
+    /**
+     * Accept a series twice (and skip the histogram checks). Only for controllers run inside the
+     * vitest process: each test file imports its own copy of `effect`, all copies share one global
+     * metric registry, and histogram keys of two copies do not compare equal, so a histogram shows
+     * once per file that used it. A controller process (one copy) never does that; process.test.ts
+     * reads its /metrics strictly.
+     */
+    readonly allowDuplicateSeries?: boolean
+  } = {},
 ): { readonly samples: ReadonlyArray<Sample>; readonly families: ReadonlyMap<string, Family> } => {
   if (text !== "" && !text.endsWith("\n")) throw new Error("the exposition does not end with a newline")
   const samples: Array<Sample> = []
@@ -129,14 +139,15 @@ export const parsePrometheusExposition = (
     if (!types.has(family)) throw new Error(`sample without a TYPE: ${line}`)
     enter(family, line)
     const series = `${name}${JSON.stringify(Object.entries(labels).sort())}`
-    if (seenSeries.has(series)) throw new Error(`series twice: ${line}`)
+    if (seenSeries.has(series) && options.allowDuplicateSeries !== true)
+      throw new Error(`series twice: ${line}`)
     seenSeries.add(series)
     const value =
       raw === "+Inf" ? Number.POSITIVE_INFINITY : raw === "-Inf" ? Number.NEGATIVE_INFINITY : Number(raw)
     samples.push({ name, labels, value })
   }
   for (const [family, type] of types) {
-    if (type === "histogram") checkHistogram(family, samples)
+    if (type === "histogram" && options.allowDuplicateSeries !== true) checkHistogram(family, samples)
   }
   const families = new Map<string, Family>()
   for (const [name, type] of types) families.set(name, { name, type, help: helps.get(name) })
@@ -176,8 +187,10 @@ const checkHistogram = (family: string, samples: ReadonlyArray<Sample>) => {
   }
 }
 
-export const parsePrometheusText = (text: string): ReadonlyArray<Sample> =>
-  parsePrometheusExposition(text).samples
+export const parsePrometheusText = (
+  text: string,
+  options: { readonly allowDuplicateSeries?: boolean } = {},
+): ReadonlyArray<Sample> => parsePrometheusExposition(text, options).samples
 
 export const sampleValue = (
   samples: ReadonlyArray<Sample>,

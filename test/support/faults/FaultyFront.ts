@@ -35,8 +35,6 @@ export interface FaultyFront {
   readonly url: string
   /** How each request was handled, in arrival order. */
   readonly actions: ReadonlyArray<FrontAction>
-  /** Requests received and not yet relayed to the receiver (e.g. held back by a delay). */
-  readonly inFlight: () => number
   decide: (index: number, payload: SyncPayloadText) => FrontAction
   close(): Promise<void>
 }
@@ -44,7 +42,6 @@ export interface FaultyFront {
 export const startFaultyFront = async (target: string): Promise<FaultyFront> => {
   const targetUrl = new URL(target)
   const actions: Array<FrontAction> = []
-  let inFlight = 0
   const relay = (body: Buffer, headers: http.IncomingHttpHeaders) =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer } | undefined>(
       (resolve) => {
@@ -82,7 +79,6 @@ export const startFaultyFront = async (target: string): Promise<FaultyFront> => 
       const body = Buffer.concat(chunks)
       const action = front.decide(actions.length, body.toString("utf8"))
       actions.push(action)
-      inFlight++
       if (action.kind === "forward" && (action.delayMs ?? 0) > 0) {
         await new Promise((r) => setTimeout(r, action.delayMs))
       }
@@ -90,9 +86,7 @@ export const startFaultyFront = async (target: string): Promise<FaultyFront> => 
       // The sender may have given up meanwhile; a real receiver would still apply what it got.
       const headers =
         action.kind === "forward" && action.late ? { ...req.headers, "x-fault-late": "1" } : req.headers
-      const answer = await relay(body, headers).finally(() => {
-        inFlight--
-      })
+      const answer = await relay(body, headers)
       if (answer === undefined) {
         req.socket.destroy()
         return
@@ -116,7 +110,6 @@ export const startFaultyFront = async (target: string): Promise<FaultyFront> => 
   const front: FaultyFront = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${targetUrl.pathname}`,
     actions,
-    inFlight: () => inFlight,
     decide: () => ({ kind: "forward" }),
     async close() {
       server.closeAllConnections()

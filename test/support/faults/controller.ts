@@ -18,7 +18,7 @@ export interface LogLine {
 
 export interface FaultController extends RunningController {
   readonly logs: ReadonlyArray<LogLine>
-  /** GET /metrics, read by the strict Prometheus text reader. */
+  /** GET /metrics, read by the Prometheus text reader (duplicate series allowed, see there). */
   readonly metrics: () => Promise<ReadonlyArray<Sample>>
   /** One value of /metrics (summed over the series matching `labels`). */
   readonly metric: (name: string, labels?: Readonly<Record<string, string>>) => Promise<number>
@@ -58,7 +58,8 @@ export const startFaultController = async (options: {
   const metrics = async () => {
     const response = await fetch(`http://127.0.0.1:${apiPort}/metrics`)
     if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`)
-    return parsePrometheusText(await response.text())
+    // In-process: a histogram may show once per test file's copy of `effect` (see the option).
+    return parsePrometheusText(await response.text(), { allowDuplicateSeries: true })
   }
   return {
     ...controller,
