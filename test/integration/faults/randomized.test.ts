@@ -115,14 +115,14 @@ describe("seeded randomized convergence", () => {
       }
       front.decide = () => {
         const r = delays.next()
-        if (r < 0.1)
+        if (r < 0.08)
           return counted("slow", { kind: "forward", delayMs: 50 + Math.floor(delays.next() * 350) })
         // Delivered after the sender gave up: the receiver may apply an older state after a newer one.
-        if (r < 0.13) {
+        if (r < 0.16) {
           const delayMs = SEND_TIMEOUT_MS + 200 + Math.floor(delays.next() * 1_500)
           return counted("late", { kind: "forward", delayMs, late: true })
         }
-        if (r < 0.18) return counted("lost answer", { kind: "cut-response", where: "headers" })
+        if (r < 0.21) return counted("lost answer", { kind: "cut-response", where: "headers" })
         return { kind: "forward" }
       }
 
@@ -151,7 +151,7 @@ describe("seeded randomized convergence", () => {
       }> = []
       for (let i = 0; i < OPERATIONS; i++) {
         const type = ops.int(types.length)
-        const ns = ops.int(namespaces.length)
+        const ns = ops.int(mine.length)
         const name = `obj-${ops.int(NAMES_PER_TYPE)}`
         const key = `${type}/${ns}/${name}`
         seq++
@@ -338,12 +338,12 @@ describe("seeded randomized convergence", () => {
     )
     expect(receiver.state.get(id)?.labels.seq).toBe("1")
     expect(olderAfterNewer(receiver, `${ns}/`)).toEqual([`${id}: seq=1 after 2`])
-    expect(await differences(receiver, [configMaps], ns)).toEqual([
+    expect(await differences(receiver, types, ns)).toEqual([
       `stale ${id} (labels: {"seq":"1"}, expected {"seq":"2"})`,
     ])
     // Nothing repairs it but the next change of the object or a resync.
     await controller.resync()
-    await converge(receiver, [configMaps], [ns])
+    await converge(receiver, types, [ns])
     expect(receiver.state.get(id)?.labels.seq).toBe("2")
   })
 })
