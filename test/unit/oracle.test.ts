@@ -77,7 +77,7 @@ describe("the controller's extraction agrees with the oracle", () => {
   it("over 2,000 seeded random objects", () => {
     const random = mulberry32(20260220)
     const keys = [
-      ...CONTRACT_DROPPED_ANNOTATION_PREFIXES.map((p) => `${p}x`),
+      ...CONTRACT_DROPPED_ANNOTATION_PREFIXES.map((p) => `${p}revision`),
       // Near misses: kept, since the rule is a prefix, not a substring.
       "example.kubernetes.io/x",
       "kubernetes.iox/y",
