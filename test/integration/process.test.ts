@@ -173,7 +173,12 @@ describe("the controller process", () => {
       () => `nothing sent: ${spawned.stderr().slice(-1500)}`,
     )
     spawned.child.kill("SIGTERM")
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // The signal interrupts the hung request and the final flush sends the batch again: its arrival
+    // shows the first SIGTERM was handled, and the process is still there, blocked in the flush.
+    await eventually(
+      () => hanging.requests.length >= 2,
+      () => `no final flush after the first SIGTERM: ${spawned.stderr().slice(-1500)}`,
+    )
     expect(spawned.child.exitCode).toBe(null)
     const secondAt = Date.now()
     spawned.child.kill("SIGTERM")
