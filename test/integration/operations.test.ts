@@ -148,6 +148,18 @@ describe("resync", () => {
       () => [0, 1, 2].every((i) => receiver.state.has(`${ns}/v1/ConfigMap/cm-${i}`)),
       () => "not synced",
     )
+    // Every type is relisted: a namespace another test is still deleting would make objects vanish
+    // under the resync, which then rightly queues deletes. Wait for a quiet cluster first.
+    await eventually(
+      async () =>
+        !(
+          (await adminRequest("GET", "/api/v1/namespaces")).json as {
+            items: Array<{ status?: { phase?: string } }>
+          }
+        ).items.some((n) => n.status?.phase === "Terminating"),
+      () => "a namespace is still terminating",
+      120_000,
+    )
     const metricsBefore = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text()
     const resyncsBefore = Number(/^vectordb_sync_resyncs_total (\d+)$/m.exec(metricsBefore)?.[1] ?? 0)
     const [a, b] = await Promise.all([
