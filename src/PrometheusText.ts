@@ -47,6 +47,8 @@ export const render = (snapshot: ReadonlyArray<MetricPair.Untyped>): string => {
     } else if (MetricState.isHistogramState(state)) {
       const f = family(key.name, "histogram", key.description)
       for (const [bound, count] of state.buckets) {
+        // Effect's boundaries end with +Inf; that bucket is written once below, from the count.
+        if (bound === Number.POSITIVE_INFINITY) continue
         f.lines.push(`${key.name}_bucket${labels([...tags, ["le", number(bound)]])} ${count}`)
       }
       f.lines.push(`${key.name}_bucket${labels([...tags, ["le", "+Inf"]])} ${state.count}`)

@@ -1,13 +1,16 @@
 /**
  * The container image without a container engine: the runtime stage of the Dockerfile rebuilt on
- * the machine and started the way Kubernetes would start it with the chart's securityContext.
+ * the machine and started the way Kubernetes would start it with the chart's securityContext. What
+ * the image declares is read from the Dockerfile (test/support/dockerfile.ts), not restated here:
  *
- * - The image's only file: the bundle `npm run bundle` makes (the Dockerfile's build stage runs the
- *   same script), written alone into a fresh folder. No node_modules, no src/, no test/.
- * - Started as `nobody` (setpriv: uid/gid 65534, no supplementary groups, no_new_privs) inside a
- *   private mount namespace whose root filesystem is remounted read-only (readOnlyRootFilesystem:
- *   true), with that folder as working directory and HOME pointing nowhere.
- * - It answers /healthz and /readyz, syncs to a receiver, and exits 0 on SIGTERM.
+ * - The image's only file: what the runtime stage copies from the build stage, i.e. the bundle
+ *   `npm run bundle` makes, written alone into a fresh folder. No node_modules, no src/, no test/.
+ * - Started as the Dockerfile's numeric USER (setpriv: that uid/gid, no supplementary groups,
+ *   no_new_privs) inside a private mount namespace whose root filesystem is remounted read-only
+ *   (readOnlyRootFilesystem: true), with that folder as working directory and HOME pointing nowhere,
+ *   running the exec-form ENTRYPOINT as written.
+ * - It answers /healthz and /readyz, syncs to a receiver, and exits 0 on SIGTERM (which only reaches
+ *   node because the ENTRYPOINT execs it directly).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
 import { once } from "node:events"
@@ -27,23 +30,34 @@ import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createNamespace, deleteNamespace, kubeContext } from "../kube/harness.js"
 import { eventually } from "../support/controller.js"
+import { runtimeStage } from "../support/dockerfile.js"
 import { freePort } from "../support/ports.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
-const NOBODY = "65534"
 const root = resolve(".")
+const image = runtimeStage(readFileSync(join(root, "Dockerfile"), "utf8"))
 
-/** The image's /app: `npm run bundle` with its output redirected into `app/main.mjs`. */
+/**
+ * The image's WORKDIR: `npm run bundle` with its output redirected to where the runtime stage's one
+ * COPY puts it, after checking that this COPY takes the bundle script's output.
+ */
 const bundleInto = (app: string): void => {
   const scripts = (
     JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
   ).scripts
   const bundle = scripts.bundle ?? ""
-  if (!bundle.includes("--outfile=dist/bundle/main.mjs"))
-    throw new Error(`unexpected bundle script: ${bundle}`)
+  const outfile = /--outfile=(\S+)/.exec(bundle)?.[1]
+  if (outfile === undefined) throw new Error(`the bundle script names no --outfile: ${bundle}`)
+  const [copy, ...more] = image.copiesFromStages
+  if (copy === undefined || more.length > 0 || image.otherCopies.length > 0) {
+    throw new Error(`the runtime stage must copy exactly the bundle: ${JSON.stringify(image)}`)
+  }
+  if (!copy.source.endsWith(`/${outfile}`)) {
+    throw new Error(`the runtime stage copies ${copy.source}, the bundle script writes ${outfile}`)
+  }
   execFileSync(
     "sh",
-    ["-c", bundle.replace("--outfile=dist/bundle/main.mjs", `--outfile=${join(app, "main.mjs")}`)],
+    ["-c", bundle.replace(`--outfile=${outfile}`, `--outfile=${join(app, copy.destination)}`)],
     {
       cwd: root,
       env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH ?? ""}` },
@@ -79,13 +93,14 @@ const asContainer = (command: ReadonlyArray<string>, env: Record<string, string>
       "--",
       "sh",
       "-c",
-      `mount -o remount,bind,ro / && exec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups --no-new-privs -- "$@"`,
+      `mount -o remount,bind,ro / && exec setpriv --reuid=${image.uid} --regid=${image.gid} --clear-groups --no-new-privs -- "$@"`,
       "sh",
       ...command,
     ],
     {
       cwd: app,
-      env: { PATH: "/usr/bin:/bin", HOME: "/nonexistent", ...env },
+      // The runtime's node first on PATH, as in the node image: the ENTRYPOINT names it bare.
+      env: { PATH: `${join(work, "bin")}:/usr/bin:/bin`, HOME: "/nonexistent", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
   )
@@ -141,14 +156,16 @@ afterAll(async () => {
 
 describe("the production build, started like the container", () => {
   it("holds the bundle only: no node_modules, no source tree", () => {
-    expect(readdirSync(app)).toEqual(["main.mjs"])
+    expect(readdirSync(app)).toEqual([image.copiesFromStages[0]!.destination.replace(/^\.\//, "")])
     // Dev-only code (the compiler, the test runner) is not in it.
-    const bundle = readFileSync(join(app, "main.mjs"), "utf8")
+    const bundle = readFileSync(join(app, image.copiesFromStages[0]!.destination), "utf8")
     expect(bundle).not.toContain("vitest")
     expect(bundle).not.toContain("ts.createProgram")
   })
 
-  it("runs as nobody on a read-only root filesystem", async () => {
+  it("runs as the image's non-root USER on a read-only root filesystem", async () => {
+    expect(image.uid).toBeGreaterThan(0)
+    expect(image.gid).toBeGreaterThan(0)
     const probe = collect(
       asContainer(
         [
@@ -163,14 +180,14 @@ describe("the production build, started like the container", () => {
     )
     expect((await probe.exit).code, probe.output()).toBe(0)
     const result = JSON.parse(probe.output().trim().split("\n").at(-1) ?? "{}")
-    expect(result).toEqual({ uid: Number(NOBODY), gid: Number(NOBODY), cwd: "EROFS", tmp: "EROFS" })
+    expect(result).toEqual({ uid: image.uid, gid: image.gid, cwd: "EROFS", tmp: "EROFS" })
   })
 
-  it("answers /healthz and /readyz, syncs, and exits 0 on SIGTERM", async () => {
+  it("its ENTRYPOINT answers /healthz and /readyz, syncs, and exits 0 on SIGTERM", async () => {
     const ns = await createNamespace("image-smoke")
     const healthPort = await freePort()
     const apiPort = await freePort()
-    const child = asContainer([node, "main.mjs"], {
+    const child = asContainer(image.entrypoint, {
       KUBECONFIG: join(work, "kube", "config"),
       INSTANCES_ENDPOINT: receiver.url,
       WATCH_RESOURCE_TYPES: "namespaces",

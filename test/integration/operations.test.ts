@@ -148,6 +148,18 @@ describe("resync", () => {
       () => [0, 1, 2].every((i) => receiver.state.has(`${ns}/v1/ConfigMap/cm-${i}`)),
       () => "not synced",
     )
+    // Every type is relisted: a namespace another test is still deleting would make objects vanish
+    // under the resync, which then rightly queues deletes. Wait for a quiet cluster first.
+    await eventually(
+      async () =>
+        !(
+          (await adminRequest("GET", "/api/v1/namespaces")).json as {
+            items: Array<{ status?: { phase?: string } }>
+          }
+        ).items.some((n) => n.status?.phase === "Terminating"),
+      () => "a namespace is still terminating",
+      120_000,
+    )
     const metricsBefore = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text()
     const resyncsBefore = Number(/^vectordb_sync_resyncs_total (\d+)$/m.exec(metricsBefore)?.[1] ?? 0)
     const [a, b] = await Promise.all([
@@ -216,12 +228,12 @@ describe("capabilities", () => {
     )
     const group = `caps${Date.now()}.example.com`
     const name = `gadgets.${group}`
-    const crd = (served: ReadonlyArray<string>) => ({
-      metadata: { name },
+    const crd = (served: ReadonlyArray<string>, plural = "gadgets", kind = "Gadget") => ({
+      metadata: { name: `${plural}.${group}` },
       spec: {
         group,
         scope: "Namespaced",
-        names: { plural: "gadgets", singular: "gadget", kind: "Gadget", listKind: "GadgetList" },
+        names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
         versions: ["v1", "v2"].map((version) => ({
           name: version,
           served: served.includes(version),
@@ -252,7 +264,24 @@ describe("capabilities", () => {
       ),
       200,
     )
-    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    // A marker CRD created after the label change comes through the same CRD watch after it; had
+    // the label change made an upsert, it would have been sent no later than the marker's.
+    const marker = `markers.${group}`
+    expectStatus(
+      await adminRequest(
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        crd(["v1"], "markers", "Marker"),
+      ),
+      201,
+    )
+    cleanups.push(() =>
+      adminRequest("DELETE", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${marker}`),
+    )
+    await eventually(
+      () => capabilities.state.has(marker),
+      () => `no capability upsert for the marker ${marker}`,
+    )
     expect(mentions()).toBe(1)
 
     // Serving another version does.

@@ -1,43 +1,51 @@
 /**
  * Compares what the receiver holds with a fresh list of the cluster: the one question every
- * fault test asks ("is the index right?").
+ * fault test asks ("is the index right?"). The expected records come from `oracle.ts`, written from
+ * the payload contract, never from the controller's own extraction.
  */
-import { type ResourceKind, toInstanceRecord } from "../../src/Instance.js"
-import type { InstanceRecord } from "../../src/Payload.js"
 import { adminRequest, expectStatus } from "../kube/harness.js"
+import {
+  type ExpectedRecord,
+  expectedRecord,
+  type OracleMetadata,
+  type OracleType,
+  recordDifferences,
+} from "./oracle.js"
 import type { Receiver } from "./Receiver.js"
 
-export interface ListedType extends ResourceKind {
-  readonly plural: string
-}
+/** A type the test lists itself; `version` is the preferred version the test expects to be watched. */
+export type ListedType = OracleType
 
 const pathOf = (type: ListedType, namespace: string | undefined) => {
   const base = type.group === "" ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`
   return namespace === undefined ? `${base}/${type.plural}` : `${base}/namespaces/${namespace}/${type.plural}`
 }
 
-/** The records the cluster holds now for `types` in `namespace`, as the controller would send them. */
+/** The records the contract says the receiver should hold for `types` in `namespace`. */
 export const clusterRecords = async (
   types: ReadonlyArray<ListedType>,
   namespace: string,
-): Promise<Map<string, InstanceRecord>> => {
-  const records = new Map<string, InstanceRecord>()
+): Promise<Map<string, ExpectedRecord>> => {
+  const records = new Map<string, ExpectedRecord>()
   for (const type of types) {
     const response = expectStatus(await adminRequest("GET", pathOf(type, namespace)), 200)
-    const items = (response.json as { items: Array<{ metadata: Record<string, never> }> }).items
+    const items = (response.json as { items: Array<{ metadata: OracleMetadata }> }).items
     for (const item of items) {
-      const record = toInstanceRecord(type, item.metadata)
-      if (record) records.set(record.id, record)
+      const record = expectedRecord(type, item.metadata)
+      records.set(record.id, record)
     }
   }
   return records
 }
 
 /** What the receiver holds for `namespace` (ids are `namespace/...`). */
-export const receiverRecords = (receiver: Receiver, namespace: string): Map<string, InstanceRecord> =>
+export const receiverRecords = (receiver: Receiver, namespace: string): Map<string, unknown> =>
   new Map([...receiver.state].filter(([id]) => id.startsWith(`${namespace}/`)))
 
-/** Empty when the receiver agrees with the cluster; otherwise one line per difference. */
+/**
+ * Empty when the receiver agrees with the cluster; otherwise one line per difference: `missing`,
+ * `extra`, or `stale <id> (<field>: <got>, expected <want>; ...)`.
+ */
 export const differences = async (
   receiver: Receiver,
   types: ReadonlyArray<ListedType>,
@@ -48,8 +56,12 @@ export const differences = async (
   const out: Array<string> = []
   for (const [id, record] of expected) {
     const got = actual.get(id)
-    if (got === undefined) out.push(`missing ${id}`)
-    else if (JSON.stringify(got) !== JSON.stringify(record)) out.push(`stale ${id}`)
+    if (got === undefined) {
+      out.push(`missing ${id}`)
+      continue
+    }
+    const fields = recordDifferences(record, got)
+    if (fields.length > 0) out.push(`stale ${id} (${fields.join("; ")})`)
   }
   for (const id of actual.keys()) if (!expected.has(id)) out.push(`extra ${id}`)
   return out

@@ -31,8 +31,12 @@ const setup = (options: Partial<Batcher.BatcherOptions> = {}) =>
       ),
       Effect.forkScoped,
     )
-    // Lets the reading fiber and the batcher take in what was offered without moving the clock.
-    const settle = Effect.repeatN(Effect.yieldNow(), 50)
+    /**
+     * Waits until every fiber the test started is suspended (waiting on the clock, a queue or a
+     * deferred) or done, without moving the clock: TestClock.adjust awaits exactly that before it
+     * moves time. A guarantee, where a fixed number of yields was a guess.
+     */
+    const settle = TestClock.adjust(0)
     const offer = (...changes: ReadonlyArray<Change>) =>
       Effect.zipRight(Queue.offerAll(input, changes), settle)
     const advanceTo = (ms: number) =>

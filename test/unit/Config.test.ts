@@ -1,6 +1,6 @@
-import { readFileSync, writeFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
-import { Config, ConfigError, ConfigProvider, Duration, Effect, Layer, LogLevel, Option } from "effect"
+import { Config, ConfigError, ConfigProvider, Duration, Effect, LogLevel, Option } from "effect"
 import {
   ConfigValidationError,
   configReference,
@@ -12,7 +12,7 @@ import {
   type SyncConfigShape,
   syncConfig,
 } from "../../src/Config.js"
-import { readConfigTable, renderConfigTable, replaceConfigTable } from "./configTable.js"
+import { readConfigTable, renderConfigTable, replaceConfigTable } from "../support/configTable.js"
 
 type Env = Readonly<Record<string, string>>
 
@@ -24,46 +24,50 @@ const problems = (env: Env) => load(env).pipe(Effect.flip, Effect.map(formatConf
 const ms = (d: Duration.Duration) => Duration.toMillis(d)
 const href = (u: Option.Option<URL>) => Option.getOrNull(Option.map(u, (x) => x.href))
 
+/** The defaults the README documents, written out: what an empty environment must give. */
+const expectDocumentedDefaults = (c: SyncConfigShape) => {
+  expect(href(c.instancesEndpoint)).toBeNull()
+  expect(href(c.capabilitiesEndpoint)).toBeNull()
+  expect(c.dryRun).toBe(false)
+  expect(isDryRun(c)).toBe(true)
+  expect(ms(c.debounceWindow)).toBe(10_000)
+  expect(ms(c.debounceMaxWait)).toBe(60_000)
+  expect(ms(c.batchFlushInterval)).toBe(5_000)
+  expect(c.batchMaxSize).toBe(50)
+  expect(Option.map(c.resyncInterval, Duration.toMinutes)).toEqual(Option.some(1440))
+  expect(ms(c.shutdownTimeout)).toBe(20_000)
+  expect(ms(c.sendTimeout)).toBe(30_000)
+  expect(ms(c.retryInitialBackoff)).toBe(1_000)
+  expect(ms(c.retryMaxBackoff)).toBe(30_000)
+  expect(c.watchResourceTypes).toEqual([])
+  expect(c.excludeResourceTypes).toEqual([
+    "events",
+    "leases",
+    "endpointslices",
+    "componentstatuses",
+    "customresourcedefinitions",
+  ])
+  expect(c.apiBindAddress).toEqual({ host: undefined, port: 8082 })
+  expect(c.healthProbeBindAddress).toEqual({ host: undefined, port: 8081 })
+  expect(c.logLevel).toBe(LogLevel.Info)
+  expect(c.logFormat).toBe("json")
+  expect(Option.isNone(c.endpointTokenFile)).toBe(true)
+  expect(Option.isNone(c.endpointCaFile)).toBe(true)
+  expect(c.leaderElection.enabled).toBe(false)
+  expect(c.leaderElection.id).toBe("k8s-vectordb-sync")
+  expect(Option.isNone(c.leaderElection.namespace)).toBe(true)
+  expect(ms(c.leaderElection.leaseDuration)).toBe(15_000)
+  expect(ms(c.leaderElection.renewDeadline)).toBe(10_000)
+  expect(ms(c.leaderElection.retryPeriod)).toBe(2_000)
+  expect(ms(c.discoveryInterval)).toBe(300_000)
+  expect(c.listConcurrency).toBe(10)
+  expect(c.warnings).toEqual([])
+}
+
 describe("defaults", () => {
   it.effect("an empty environment yields every documented default", () =>
     Effect.gen(function* () {
-      const c = yield* load({})
-      expect(href(c.instancesEndpoint)).toBeNull()
-      expect(href(c.capabilitiesEndpoint)).toBeNull()
-      expect(c.dryRun).toBe(false)
-      expect(isDryRun(c)).toBe(true)
-      expect(ms(c.debounceWindow)).toBe(10_000)
-      expect(ms(c.debounceMaxWait)).toBe(60_000)
-      expect(ms(c.batchFlushInterval)).toBe(5_000)
-      expect(c.batchMaxSize).toBe(50)
-      expect(Option.map(c.resyncInterval, Duration.toMinutes)).toEqual(Option.some(1440))
-      expect(ms(c.shutdownTimeout)).toBe(20_000)
-      expect(ms(c.sendTimeout)).toBe(30_000)
-      expect(ms(c.retryInitialBackoff)).toBe(1_000)
-      expect(ms(c.retryMaxBackoff)).toBe(30_000)
-      expect(c.watchResourceTypes).toEqual([])
-      expect(c.excludeResourceTypes).toEqual([
-        "events",
-        "leases",
-        "endpointslices",
-        "componentstatuses",
-        "customresourcedefinitions",
-      ])
-      expect(c.apiBindAddress).toEqual({ host: undefined, port: 8082 })
-      expect(c.healthProbeBindAddress).toEqual({ host: undefined, port: 8081 })
-      expect(c.logLevel).toBe(LogLevel.Info)
-      expect(c.logFormat).toBe("json")
-      expect(Option.isNone(c.endpointTokenFile)).toBe(true)
-      expect(Option.isNone(c.endpointCaFile)).toBe(true)
-      expect(c.leaderElection.enabled).toBe(false)
-      expect(c.leaderElection.id).toBe("k8s-vectordb-sync")
-      expect(Option.isNone(c.leaderElection.namespace)).toBe(true)
-      expect(ms(c.leaderElection.leaseDuration)).toBe(15_000)
-      expect(ms(c.leaderElection.renewDeadline)).toBe(10_000)
-      expect(ms(c.leaderElection.retryPeriod)).toBe(2_000)
-      expect(ms(c.discoveryInterval)).toBe(300_000)
-      expect(c.listConcurrency).toBe(10)
-      expect(c.warnings).toEqual([])
+      expectDocumentedDefaults(yield* load({}))
     }),
   )
 
@@ -71,13 +75,21 @@ describe("defaults", () => {
     Effect.gen(function* () {
       const explicit: Record<string, string> = {}
       for (const v of configReference) if (v.default !== undefined) explicit[v.name] = v.default
+      expectDocumentedDefaults(yield* load(explicit))
       expect(yield* load(explicit)).toEqual(yield* load({}))
     }),
   )
 
-  it("defaultSyncConfig is the configuration of an empty environment", () => {
-    expect(defaultSyncConfig).toEqual(Effect.runSync(load({})))
-    expect(DEFAULT_EXCLUDE_RESOURCE_TYPES).toEqual(defaultSyncConfig.excludeResourceTypes)
+  it("defaultSyncConfig and SyncConfig.make() hold the documented defaults", () => {
+    expectDocumentedDefaults(defaultSyncConfig)
+    expectDocumentedDefaults(SyncConfig.make())
+    expect(DEFAULT_EXCLUDE_RESOURCE_TYPES).toEqual([
+      "events",
+      "leases",
+      "endpointslices",
+      "componentstatuses",
+      "customresourcedefinitions",
+    ])
   })
 
   it.effect("every variable read is documented in configReference, and every documented one is read", () =>
@@ -683,15 +695,10 @@ describe("SyncConfig service", () => {
       expect(c.batchMaxSize).toBe(3)
       expect(ms(c.debounceWindow)).toBe(5)
       expect(c.logFormat).toBe("json")
-      expect(SyncConfig.make()).toEqual(defaultSyncConfig)
+      // Everything not overridden is the documented default.
+      expectDocumentedDefaults({ ...c, batchMaxSize: 50, debounceWindow: Duration.millis(10_000) })
     }),
   )
-
-  it("layers have the expected types", () => {
-    const _a: Layer.Layer<SyncConfig, ConfigValidationError> = SyncConfig.layer
-    const _b: Layer.Layer<SyncConfig> = SyncConfig.layerFrom({})
-    expect([_a, _b].every(Layer.isLayer)).toBe(true)
-  })
 })
 
 // -------------------------------------------------------------------------------------------------
@@ -699,18 +706,30 @@ describe("SyncConfig service", () => {
 // -------------------------------------------------------------------------------------------------
 
 describe("README", () => {
-  it("README table equals configReference", () => {
-    const path = new URL("../../README.md", import.meta.url)
-    const readme = readFileSync(path, "utf8")
-    const expected = renderConfigTable(configReference)
-    if (process.env.UPDATE_README_CONFIG_TABLE === "1") {
-      const updated = replaceConfigTable(readme, expected)
-      if (updated !== undefined && updated !== readme) writeFileSync(path, updated)
-      return
-    }
-    expect(
-      readConfigTable(readme),
-      "run UPDATE_README_CONFIG_TABLE=1 npx vitest run test/unit/Config.test.ts",
-    ).toBe(expected)
+  it("README's configuration table is the one `npm run docs:config` generates from configReference", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
+    expect(readConfigTable(readme), "README.md is out of date: run `npm run docs:config`").toBe(
+      renderConfigTable(configReference),
+    )
+  })
+
+  it("the generator replaces exactly the table, so a stale README would be caught and fixed", () => {
+    const readme = [
+      "# x",
+      "## Configuration",
+      "text",
+      "| Variable | Default | Meaning and expected form |",
+      "| --- | --- | --- |",
+      "| `OLD` | (unset) | gone |",
+      "",
+      "## Next",
+      "",
+    ].join("\n")
+    const table = renderConfigTable(configReference)
+    const updated = replaceConfigTable(readme, table)
+    expect(readConfigTable(readme)).not.toBe(table)
+    expect(readConfigTable(updated ?? "")).toBe(table)
+    expect(updated?.startsWith("# x\n## Configuration\ntext\n| Variable |")).toBe(true)
+    expect(updated?.endsWith("\n\n## Next\n")).toBe(true)
   })
 })

@@ -234,7 +234,12 @@ const options = (identity: string): LeaderElectionOptions => ({
   retryPeriod: "2 seconds",
 })
 
-const settle = Effect.repeatN(Effect.yieldNow(), 50)
+/**
+ * Waits until every fiber the test started is suspended (waiting on the clock, a queue or a
+ * deferred) or done, without moving the clock: TestClock.adjust awaits exactly that before it
+ * moves time. A guarantee, where a fixed number of yields was a guess.
+ */
+const settle = TestClock.adjust(0)
 const advanceTo = (ms: number) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => TestClock.adjust(Math.max(0, ms - now))).pipe(
     Effect.zipRight(settle),

@@ -31,21 +31,35 @@ const recordingSink = (
   Effect.gen(function* () {
     const received = yield* Ref.make<ReadonlyArray<Received>>([])
     const attempts = yield* Ref.make(0)
+    const attemptedAt = yield* Ref.make<ReadonlyArray<number>>([])
     const layer = Layer.succeed(
       InstanceSink,
       InstanceSink.make((payload) =>
         Effect.gen(function* () {
           const attempt = yield* Ref.getAndUpdate(attempts, (n) => n + 1)
+          const now = yield* Clock.currentTimeMillis
+          yield* Ref.update(attemptedAt, (all) => [...all, now])
           yield* respond(payload, attempt)
           const at = yield* Clock.currentTimeMillis
           yield* Ref.update(received, (all) => [...all, { at, payload }])
         }),
       ),
     )
-    return { layer, received: Ref.get(received), attempts: Ref.get(attempts) }
+    return {
+      layer,
+      received: Ref.get(received),
+      attempts: Ref.get(attempts),
+      /** The clock time of every attempt, in order. */
+      attemptedAt: Ref.get(attemptedAt),
+    }
   })
 
-const settle = Effect.repeatN(Effect.yieldNow(), 50)
+/**
+ * Waits until every fiber the test started is suspended (waiting on the clock, a queue or a
+ * deferred) or done, without moving the clock: TestClock.adjust awaits exactly that before it
+ * moves time. A guarantee, where a fixed number of yields was a guess.
+ */
+const settle = TestClock.adjust(0)
 
 describe("Pipeline", () => {
   it.effect("interruption flushes everything pending, including entries inside their debounce window", () =>
@@ -94,16 +108,16 @@ describe("Pipeline", () => {
         Effect.provide(sink.layer),
         Effect.fork,
       )
-      yield* settle
-      expect(yield* sink.attempts).toBe(1)
-      // Backoff starts at about a second (jitter is at most ±20%) and doubles.
-      yield* TestClock.adjust(1_300)
-      yield* settle
-      expect(yield* sink.attempts).toBe(2)
-      yield* TestClock.adjust(2_600)
-      yield* settle
+      yield* TestClock.adjust(60_000)
       yield* Fiber.join(fiber)
-      expect(yield* sink.attempts).toBe(3)
+      // Backoff starts at a second, jittered by at most ±20%, and doubles.
+      const [first, second, third, ...more] = yield* sink.attemptedAt
+      expect(more).toEqual([])
+      expect(first).toBe(0)
+      expect(second! - first!).toBeGreaterThanOrEqual(800)
+      expect(second! - first!).toBeLessThanOrEqual(1_200)
+      expect(third! - second!).toBeGreaterThanOrEqual(1_600)
+      expect(third! - second!).toBeLessThanOrEqual(2_400)
       expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.name))).toEqual([["a"]])
     }),
   )
@@ -115,22 +129,15 @@ describe("Pipeline", () => {
           ? Effect.fail(new SinkUnavailable({ reason: "429", status: 429, retryAfter: Duration.seconds(7) }))
           : Effect.void,
       )
-      const fiber = yield* Pipeline.make({ ...options, debounceWindowMs: 0 }).pipe(
-        Effect.tap((pipeline) => pipeline.offer(upsert("a"))),
-        Effect.zipRight(Effect.never),
-        Effect.scoped,
+      const fiber = yield* Pipeline.run(Stream.make(upsert("a")), { ...options, debounceWindowMs: 0 }).pipe(
         Effect.provide(sink.layer),
         Effect.fork,
       )
-      yield* settle
-      yield* TestClock.adjust(6_999)
-      yield* settle
-      expect(yield* sink.attempts).toBe(1)
-      yield* TestClock.adjust(1)
-      yield* settle
-      expect(yield* sink.attempts).toBe(2)
+      yield* TestClock.adjust(60_000)
+      yield* Fiber.join(fiber)
+      // Seven seconds, not the backoff's one: exactly what the receiver asked for.
+      expect(yield* sink.attemptedAt).toEqual([0, 7_000])
       expect((yield* sink.received).map((r) => r.at)).toEqual([7_000])
-      yield* Fiber.interrupt(fiber)
     }),
   )
 

@@ -116,7 +116,13 @@ describe("controller process faults", () => {
           .some((r) => r.payload.upserts.some((u) => u.id === `${ns}/v1/ConfigMap/cm-0`)),
       () => "resync did not re-send",
     )
-    await new Promise((r) => setTimeout(r, 500))
+    // A marker created after the resync: a delete the resync queued would go out at once, before
+    // the marker's debounced upsert, so once the marker is there, the orphans are known to stay.
+    await mustCreate(configMaps, ns, "after-resync")
+    await eventually(
+      () => receiver.state.has(`${ns}/v1/ConfigMap/after-resync`),
+      () => "the marker never arrived",
+    )
     expect([...(await differences(receiver, [configMaps], ns))].sort()).toEqual(expected)
     console.log(
       `SIGKILL + restart: ready and converged (but for ${expected.length} known orphans) in ${convergedMs} ms; ` +

@@ -2,7 +2,8 @@
  * Fault: the receiver answers 503, then goes away entirely (connection refused) while 2,000 changes
  * over 300 objects happen, then comes back. The index must end equal to the cluster, no older state
  * may follow a newer one, retries must back off rather than spin, and the pending state must stay
- * bounded by the number of objects, not the number of events.
+ * bounded by the number of objects, not the number of events. What the controller did is read from
+ * its /metrics and checked against what the receiver saw.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminRequest, createNamespace, deleteNamespace, kubeContext } from "../../kube/harness.js"
@@ -58,10 +59,23 @@ describe("receiver outage", () => {
     const everywhere = (await adminRequest("GET", "/api/v1/configmaps")).json as { items: Array<unknown> }
     const others = everywhere.items.length
 
+    const labels = { pipeline: "instances" }
+    const counters = async () => ({
+      unavailable: await controller.metric("vectordb_sync_requests_total", {
+        ...labels,
+        outcome: "unavailable",
+      }),
+      success: await controller.metric("vectordb_sync_requests_total", { ...labels, outcome: "success" }),
+      retries: await controller.metric("vectordb_sync_retries_total", labels),
+      upserts: await controller.metric("vectordb_sync_upserts_sent_total", labels),
+      deletes: await controller.metric("vectordb_sync_deletes_sent_total", labels),
+    })
+    const requestsBefore = receiver.requests.length
+    const before = await counters()
+
     // Phase 1: the receiver answers 503 to everything.
     const outageStarted = Date.now()
     receiver.script = () => ({ kind: "status", status: 503, body: "maintenance" })
-    const requestsBefore = receiver.requests.length
     await pool(
       16,
       Array.from({ length: OBJECTS }, (_, i) => async () => {
@@ -111,21 +125,30 @@ describe("receiver outage", () => {
     await pool(16, chains)
     await stopped
     expect(changes).toBe(CHANGES)
-    // The controller has seen everything; while the receiver is away its pending state is one
-    // entry per id, however many events there were.
+    // The controller has seen everything; while the receiver is away its pending state (the
+    // /metrics gauge) is one entry per id, however many events there were.
+    const pendingGauge = () => controller.metric("vectordb_sync_pending_entries", labels)
     await eventually(
-      async () => (await controller.pending()) >= OBJECTS - deletedAtEnd.size,
+      async () => (await pendingGauge()) >= OBJECTS - deletedAtEnd.size,
       () => "changes not pending",
     )
-    const pendingDuringOutage = await controller.pending()
+    const pendingDuringOutage = await pendingGauge()
     expect(pendingDuringOutage).toBeLessThanOrEqual(OBJECTS + others + 10)
-    await new Promise((r) => setTimeout(r, 1_000))
+    // It keeps retrying against the refused connection: more failures are counted.
+    const refusedFrom = (await counters()).unavailable
+    await eventually(
+      async () => (await counters()).unavailable >= refusedFrom + 2,
+      () => "no retries counted while the receiver was away",
+    )
+    const during = await counters()
     const outageMs = Date.now() - outageStarted
+    // Not one request succeeded while the receiver was failing, and every failure was retried.
+    expect(during.success - before.success).toBe(0)
+    expect(during.upserts - before.upserts).toBe(0)
+    expect(during.unavailable - before.unavailable).toBeGreaterThanOrEqual(phase1Requests + 2)
+    expect(during.retries - before.retries).toBeGreaterThanOrEqual(phase1Requests + 1)
 
     // The receiver comes back and answers 200 again.
-    const acknowledgedBefore = receiver.requests
-      .slice(requestsBefore)
-      .filter((r) => r.answer.kind === "status" && r.answer.status === 200).length
     receiver.script = () => undefined
     await receiver.start()
     const convergedMs = await converge(receiver, [configMaps], [ns], 60_000)
@@ -138,20 +161,36 @@ describe("receiver outage", () => {
     )
 
     expect(olderAfterNewer(receiver, `${ns}/`)).toEqual([])
-    // Backoff, not a busy loop: 100 ms doubling to 1 s gives about one request per second.
+    // Backoff, not a busy loop. Each delay is min(100 ms x 2^n, 1 s), jittered by at most -20%: the
+    // first five attempts take at least 80+160+320+640 ms, then at least 800 ms each.
+    const answered503 = receiver.requests
+      .slice(requestsBefore)
+      .filter((r) => r.answer.kind === "status" && r.answer.status === 503).length
+    expect(answered503).toBe(phase1Requests)
     expect(phase1Requests).toBeGreaterThan(0)
-    expect(phase1Requests).toBeLessThan(10 + phase1Ms / 250)
-    // Nothing acknowledged while the receiver was failing.
-    expect(acknowledgedBefore).toBe(0)
+    expect(phase1Requests).toBeLessThanOrEqual(6 + Math.max(0, phase1Ms - 1_200) / 800)
     for (const i of deletedAtEnd) expect(receiver.state.has(`${ns}/v1/ConfigMap/${name(i)}`)).toBe(false)
     // Re-created objects arrive with their new state.
     const reborn = [...receiver.state.values()].filter((r) => r.namespace === ns && r.labels.reborn === "yes")
     expect(reborn.length).toBeGreaterThan(0)
     await eventually(
-      async () => (await controller.pending()) === 0,
+      async () => (await controller.pending()) === 0 && (await pendingGauge()) === 0,
       () => "entries still pending after convergence",
     )
     expect(await differences(receiver, [configMaps], ns)).toEqual([])
+    // /metrics agrees with the receiver: every failure retried, every success and entry counted.
+    const after = await counters()
+    const acknowledged = receiver.requests
+      .slice(requestsBefore)
+      .filter((r) => r.answer.kind === "status" && r.answer.status === 200)
+    expect(after.retries - before.retries).toBe(after.unavailable - before.unavailable)
+    expect(after.success - before.success).toBe(acknowledged.length)
+    expect(after.upserts - before.upserts).toBe(
+      acknowledged.reduce((n, r) => n + r.payload.upserts.length, 0),
+    )
+    expect(after.deletes - before.deletes).toBe(
+      acknowledged.reduce((n, r) => n + r.payload.deletes.length, 0),
+    )
     await deleteNamespace(ns)
   })
 })

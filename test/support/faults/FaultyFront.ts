@@ -8,9 +8,23 @@ import { once } from "node:events"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 
+/** The request body as text: tests that pick a fault by content parse it themselves. */
+export type SyncPayloadText = string
+
 export type FrontAction =
-  /** Forward to the receiver after `delayMs`, relay its answer. */
-  | { readonly kind: "forward"; readonly delayMs?: number }
+  /**
+   * Forward to the receiver after `delayMs`, relay its answer. With `late`, the delay is meant to
+   * outlast the sender's timeout: the receiver applies a payload the sender has given up on (and
+   * may since have superseded), the stale-overwrite case. Such requests reach the receiver with the
+   * header `x-fault-late: 1`, so tests can tell them apart.
+   */
+  | {
+      readonly kind: "forward"
+      readonly delayMs?: number
+      /** Held until this settles (after `delayMs`), for tests that release a request at a chosen point. */
+      readonly until?: Promise<unknown>
+      readonly late?: boolean
+    }
   /**
    * Forward (the receiver applies it), then lose the answer: `headers` closes the connection in the
    * middle of the status line's headers, `body` after a 200 status and half the body.
@@ -21,7 +35,7 @@ export interface FaultyFront {
   readonly url: string
   /** How each request was handled, in arrival order. */
   readonly actions: ReadonlyArray<FrontAction>
-  decide: (index: number) => FrontAction
+  decide: (index: number, payload: SyncPayloadText) => FrontAction
   close(): Promise<void>
 }
 
@@ -62,13 +76,17 @@ export const startFaultyFront = async (target: string): Promise<FaultyFront> => 
     const chunks: Array<Buffer> = []
     req.on("data", (c: Buffer) => chunks.push(c))
     req.on("end", async () => {
-      const action = front.decide(actions.length)
+      const body = Buffer.concat(chunks)
+      const action = front.decide(actions.length, body.toString("utf8"))
       actions.push(action)
       if (action.kind === "forward" && (action.delayMs ?? 0) > 0) {
         await new Promise((r) => setTimeout(r, action.delayMs))
       }
+      if (action.kind === "forward" && action.until !== undefined) await action.until
       // The sender may have given up meanwhile; a real receiver would still apply what it got.
-      const answer = await relay(Buffer.concat(chunks), req.headers)
+      const headers =
+        action.kind === "forward" && action.late ? { ...req.headers, "x-fault-late": "1" } : req.headers
+      const answer = await relay(body, headers)
       if (answer === undefined) {
         req.socket.destroy()
         return

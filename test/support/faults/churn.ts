@@ -5,7 +5,7 @@
 import { adminRequest } from "../../kube/harness.js"
 import { eventually } from "../controller.js"
 import { differences, type ListedType } from "../convergence.js"
-import type { Receiver } from "../Receiver.js"
+import type { ReceivedRequest, Receiver } from "../Receiver.js"
 
 export const configMaps: ListedType = { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps" }
 export const secrets: ListedType = { group: "", version: "v1", kind: "Secret", plural: "secrets" }
@@ -131,6 +131,36 @@ export const olderAfterNewer = (receiver: Receiver, idPrefix: string, label = "s
       const seq = Number(text)
       if (seq < highest) out.push(`${id}: ${label}=${seq} after ${highest}`)
       highest = Math.max(highest, seq)
+    }
+  }
+  return out
+}
+
+/**
+ * `olderAfterNewer` over the requests the receiver applied (answered 2xx) that `include` keeps, in
+ * arrival order: for checks that must leave some requests out, such as ones a fault front delivered
+ * after the sender had given up on them.
+ */
+export const olderAfterNewerIn = (
+  receiver: Receiver,
+  idPrefix: string,
+  include: (request: ReceivedRequest) => boolean,
+  label = "seq",
+): Array<string> => {
+  const highest = new Map<string, number>()
+  const out: Array<string> = []
+  for (const request of receiver.requests) {
+    if (request.answer.kind !== "status" || request.answer.status < 200 || request.answer.status >= 300)
+      continue
+    if (!include(request)) continue
+    for (const record of request.payload.upserts) {
+      if (!record.id.startsWith(idPrefix)) continue
+      const text = record.labels[label]
+      if (text === undefined) continue
+      const seq = Number(text)
+      const before = highest.get(record.id) ?? -1
+      if (seq < before) out.push(`${record.id}: ${label}=${seq} after ${before}`)
+      highest.set(record.id, Math.max(before, seq))
     }
   }
   return out

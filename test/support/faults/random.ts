@@ -36,15 +36,26 @@ export const mulberry32 = (seed: number): Random => {
   return random
 }
 
-/** `FAULT_SEED` when set (a failing run's printed seed), else a fresh one. */
-export const seedFromEnv = (): number => {
-  const text = process.env.FAULT_SEED?.trim()
-  if (text !== undefined && text !== "") {
-    const seed = Number(text)
-    if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) {
-      throw new Error(`FAULT_SEED must be an integer from 0 to 4294967295, got ${JSON.stringify(text)}`)
-    }
-    return seed
+/** The seeds CI runs: fixed, so that a red CI run is a reproducible one. */
+export const CI_SEEDS: ReadonlyArray<number> = [1, 20260220]
+
+const parseSeed = (text: string): number => {
+  const seed = Number(text)
+  if (text === "" || !Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new Error(
+      `FAULT_SEED must be integers from 0 to 4294967295, comma-separated, got ${JSON.stringify(text)}`,
+    )
   }
-  return Math.floor(Math.random() * 0xffffffff)
+  return seed
+}
+
+/**
+ * The seeds to run: `FAULT_SEED` when set (one seed, or several comma-separated, e.g. a failing
+ * run's printed seed), else `CI_SEEDS` when `CI=true`, else one fresh seed. Tests print the seed.
+ */
+export const seedsFromEnv = (env: NodeJS.ProcessEnv = process.env): ReadonlyArray<number> => {
+  const text = env.FAULT_SEED?.trim()
+  if (text !== undefined && text !== "") return text.split(",").map((part) => parseSeed(part.trim()))
+  if (env.CI === "true") return CI_SEEDS
+  return [Math.floor(Math.random() * 0xffffffff)]
 }

@@ -1,7 +1,7 @@
 /**
  * The README's configuration table, rendered from `configReference`, and the code to find it in the
- * README. `Config.test.ts` asserts they are equal; run
- * `UPDATE_README_CONFIG_TABLE=1 npx vitest run test/unit/Config.test.ts` to rewrite the table.
+ * README. `npm run docs:config` (docsConfig.ts) rewrites the table; `Config.test.ts` asserts that
+ * the README holds what it would write.
  */
 import type { ConfigVariable } from "../../src/Config.js"
 

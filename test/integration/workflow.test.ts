@@ -1,14 +1,14 @@
 /**
- * The GitHub Actions workflow passes actionlint (built from Go modules by test/kube/build.sh) and
- * does what the project needs from CI: Node.js 24, Go from test/kube/go.mod with the tool build
- * cached, lint + type-check + tests, and a multi-arch image pushed to GHCR only on main and tags.
+ * The GitHub Actions workflow passes actionlint (built from Go modules by test/kube/build.sh with
+ * the other Kubernetes test tools). An integration test, because a cold tool build runs Go for
+ * minutes: `npm run test:unit` never builds anything. What the workflow does is judged by its
+ * linter, not by asserting its text.
  */
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { parse } from "yaml"
 
 const workflowDir = ".github/workflows"
 
@@ -45,10 +45,6 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 const lint = (files: ReadonlyArray<string>) =>
   spawnSync(actionlint(), ["-no-color", "-oneline", ...files], { encoding: "utf8" })
 
-// biome-ignore lint/suspicious/noExplicitAny: the workflow is checked field by field.
-type Any = any
-const workflow: Any = parse(readFileSync(join(workflowDir, "ci.yml"), "utf8"))
-const steps = (job: string): ReadonlyArray<Record<string, Any>> => workflow.jobs[job].steps
 /** A GitHub Actions expression, `${{ inner }}`. */
 const expression = (inner: string) => `\${{ ${inner} }}`
 
@@ -73,36 +69,5 @@ describe("GitHub Actions workflow", () => {
     const result = lint([broken])
     expect(result.status).not.toBe(0)
     expect(result.stdout).toContain("not-an-input")
-  })
-
-  it("tests on Node.js 24 with the test tools built by the Go of test/kube/go.mod, cached", () => {
-    const test = steps("test")
-    expect(test.find((s) => s.uses?.startsWith("actions/setup-node@"))?.with["node-version"]).toBe(24)
-    const go = test.find((s) => s.uses?.startsWith("actions/setup-go@"))
-    expect(go?.with["go-version-file"]).toBe("test/kube/go.mod")
-    const cache = test.find((s) => s.uses?.startsWith("actions/cache@"))
-    expect(cache?.with.path).toBe("~/.cache/k8s-vectordb-sync/kube-tools")
-    for (const input of ["test/kube/go.mod", "test/kube/go.sum", "test/kube/build.sh"]) {
-      expect(cache?.with.key).toContain(input)
-    }
-    const runs = test.filter((s) => typeof s.run === "string").map((s) => s.run.trim())
-    expect(runs).toEqual(expect.arrayContaining(["npm run lint", "npm run typecheck", "npm test"]))
-    expect(runs.some((r) => r.includes("test/kube/build.sh") && r.includes("KUBEBUILDER_ASSETS"))).toBe(true)
-  })
-
-  it("builds amd64 and arm64 and pushes to GHCR only on pushes (main, version tags)", () => {
-    expect(workflow.on.push.branches).toEqual(["main"])
-    expect(workflow.on.push.tags).toEqual(["v*.*.*"])
-    expect(workflow.jobs.image.needs).toBe("test")
-    expect(workflow.jobs.image.permissions).toEqual({ contents: "read", packages: "write" })
-    const image = steps("image")
-    const build = image.find((s) => s.uses?.startsWith("docker/build-push-action@"))
-    expect(build?.with.platforms).toBe("linux/amd64,linux/arm64")
-    expect(build?.with.push).toBe(expression("github.event_name == 'push'"))
-    expect(image.find((s) => s.uses?.startsWith("docker/login-action@"))?.if).toBe(
-      "github.event_name == 'push'",
-    )
-    expect(image.some((s) => s.uses?.startsWith("docker/setup-qemu-action@"))).toBe(true)
-    expect(image.some((s) => s.uses?.startsWith("docker/setup-buildx-action@"))).toBe(true)
   })
 })

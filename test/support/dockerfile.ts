@@ -1,0 +1,73 @@
+/**
+ * The Dockerfile's runtime stage as data, for the container smoke test: it starts the bundle the
+ * way the image declares (its USER, WORKDIR file and exec-form ENTRYPOINT) instead of restating them.
+ */
+export interface Instruction {
+  readonly keyword: string
+  readonly args: string
+}
+
+/** Instructions with continuation lines joined, comments and blank lines dropped. */
+export const instructions = (text: string): ReadonlyArray<Instruction> =>
+  text
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const [keyword = "", ...rest] = line.split(/\s+/)
+      return { keyword: keyword.toUpperCase(), args: rest.join(" ") }
+    })
+
+export interface RuntimeStage {
+  /** `uid` and `gid` of the last USER, which must be numeric (runAsNonRoot can only check numbers). */
+  readonly uid: number
+  readonly gid: number
+  /** The exec-form ENTRYPOINT. */
+  readonly entrypoint: ReadonlyArray<string>
+  /** `COPY --from=<stage> <source> <destination>` of the runtime stage. */
+  readonly copiesFromStages: ReadonlyArray<{ readonly source: string; readonly destination: string }>
+  /** Any other COPY or ADD of the runtime stage (from the build context). */
+  readonly otherCopies: ReadonlyArray<string>
+}
+
+export const runtimeStage = (dockerfile: string): RuntimeStage => {
+  const all = instructions(dockerfile)
+  const last = all.map((i) => i.keyword).lastIndexOf("FROM")
+  if (last < 0) throw new Error("Dockerfile: no FROM")
+  const stage = all.slice(last)
+  const user = stage.filter((i) => i.keyword === "USER").at(-1)?.args
+  const ids = /^([0-9]+)(?::([0-9]+))?$/.exec(user ?? "")
+  if (!ids) throw new Error(`Dockerfile: the runtime stage's USER must be numeric uid[:gid], got ${user}`)
+  const uid = Number(ids[1])
+  const entrypoints = stage.filter((i) => i.keyword === "ENTRYPOINT")
+  if (entrypoints.length !== 1)
+    throw new Error(`Dockerfile: ${entrypoints.length} ENTRYPOINTs in the runtime stage`)
+  let entrypoint: unknown
+  try {
+    entrypoint = JSON.parse(entrypoints[0]!.args)
+  } catch {
+    throw new Error(
+      `Dockerfile: ENTRYPOINT is not in exec form (signals would not reach node): ${entrypoints[0]!.args}`,
+    )
+  }
+  if (
+    !Array.isArray(entrypoint) ||
+    entrypoint.length === 0 ||
+    !entrypoint.every((a) => typeof a === "string")
+  ) {
+    throw new Error(`Dockerfile: ENTRYPOINT is not a list of strings: ${entrypoints[0]!.args}`)
+  }
+  const copies = stage.filter((i) => i.keyword === "COPY" || i.keyword === "ADD")
+  const fromStages = copies.flatMap((i) => {
+    const match = /^--from=\S+\s+(\S+)\s+(\S+)$/.exec(i.args)
+    return match ? [{ source: match[1]!, destination: match[2]! }] : []
+  })
+  return {
+    uid,
+    gid: ids[2] === undefined ? uid : Number(ids[2]),
+    entrypoint: entrypoint as Array<string>,
+    copiesFromStages: fromStages,
+    otherCopies: copies.filter((i) => !/^--from=/.test(i.args)).map((i) => `${i.keyword} ${i.args}`),
+  }
+}
