@@ -780,8 +780,11 @@ const markdown = (report: {
   runs: ReadonlyArray<RunResult>
 }): string => {
   const runs = report.runs
+  // A row no run has a figure for (the churn rows of a point without churn) is left out.
   const row = (label: string, cell: (r: RunResult) => unknown) =>
-    `| ${label} | ${runs.map((r) => String(cell(r) ?? "n/a")).join(" | ")} |`
+    runs.every((r) => cell(r) === undefined)
+      ? undefined
+      : `| ${label} | ${runs.map((r) => String(cell(r) ?? "n/a")).join(" | ")} |`
   const c = (r: RunResult) => r.churn
   return [
     `| metric | ${runs.map((r) => `DEBOUNCE_WINDOW_MS=${r.debounceWindowMs}`).join(" | ")} |`,
@@ -854,7 +857,9 @@ const markdown = (report: {
         c(r) && `${c(r)!.cpuSeconds} / ${c(r)!.controlPlaneCpuSeconds} / ${c(r)!.benchProcessCpuSeconds}`,
     ),
     row("SIGTERM → exit (code), s", (r) => `${r.exit.stopSeconds} (${r.exit.code ?? r.exit.signal})`),
-  ].join("\n")
+  ]
+    .filter((line) => line !== undefined)
+    .join("\n")
 }
 
 // ---- main ----------------------------------------------------------------------------------------------
