@@ -202,7 +202,10 @@ export const make = (
       id: string,
       type: DiscoveredType,
       events: ReadonlyArray<TypeWatch.TypeWatchEvent>,
-    ) => Effect.forEach(events, (event) => consume(id, type, event), { discard: true })
+    ) =>
+      events.length === 0
+        ? Effect.void
+        : Effect.forEach(events, (event) => consume(id, type, event), { discard: true })
 
     const consume = (
       id: string,
