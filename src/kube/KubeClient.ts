@@ -225,46 +225,29 @@ const causeMessage = (cause: unknown): string => {
   return String(cause)
 }
 
+/** A request that got no answer: the reason read from the cause (refused, reset, TLS, …). */
+const fromCause = (
+  method: string,
+  path: string,
+  cause: unknown,
+  reason: KubeTransportReason = transportReason(cause),
+): KubeTransportError =>
+  new KubeTransportError({
+    method,
+    path,
+    reason,
+    message: `${method} ${path}: ${reason === "Other" ? "" : `${reason}: `}${causeMessage(cause)}`,
+    cause,
+  })
+
 const fromHttpClientError = (
   method: string,
   path: string,
   error: HttpClientError.HttpClientError,
-): KubeTransportError => {
-  const cause = error.cause ?? error
-  const reason: KubeTransportReason =
-    error._tag === "RequestError" && error.reason === "InvalidUrl" ? "InvalidUrl" : transportReason(cause)
-  return new KubeTransportError({
-    method,
-    path,
-    reason,
-    message: `${method} ${path}: ${reason === "Other" ? "" : `${reason}: `}${causeMessage(cause)}`,
-    cause,
-  })
-}
-
-/** The first connection to the server failed (refused, TLS, timeout): as if a request had. */
-const connectError = (server: string, cause: Error): KubeTransportError => {
-  const reason = transportReason(cause)
-  return new KubeTransportError({
-    method: "CONNECT",
-    path: server,
-    reason,
-    message: `connect ${server}: ${reason === "Other" ? "" : `${reason}: `}${causeMessage(cause)}`,
-    cause,
-  })
-}
-
-/** A failure before any answer, from undici directly (no HttpClient in between). */
-const fromCause = (method: string, path: string, cause: unknown): KubeTransportError => {
-  const reason = transportReason(cause)
-  return new KubeTransportError({
-    method,
-    path,
-    reason,
-    message: `${method} ${path}: ${reason === "Other" ? "" : `${reason}: `}${causeMessage(cause)}`,
-    cause,
-  })
-}
+): KubeTransportError =>
+  error._tag === "RequestError" && error.reason === "InvalidUrl"
+    ? fromCause(method, path, error.cause ?? error, "InvalidUrl")
+    : fromCause(method, path, error.cause ?? error)
 
 const timeoutError = (method: string, path: string, timeout: Duration.Duration) =>
   new KubeTransportError({
@@ -386,7 +369,7 @@ const make = (
         const made = yield* KubeTransport.make(source.server, auth.tls, {
           ...options,
           proxyUrl: cluster?.proxyUrl,
-        }).pipe(Effect.mapError((cause) => connectError(source.server, cause)))
+        }).pipe(Effect.mapError((cause) => fromCause("CONNECT", source.server, cause)))
         yield* Effect.logDebug("API server transport").pipe(
           Effect.annotateLogs({
             protocol: made.negotiated.protocol,
