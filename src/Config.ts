@@ -83,6 +83,8 @@ export interface SyncConfigShape {
   readonly discoveryInterval: Duration.Duration
   /** Most LIST requests in flight at once (start-up, relists, resync). */
   readonly listConcurrency: number
+  /** Start each watch with a streaming initial list where the API server offers it. */
+  readonly watchList: boolean
   /** Non-fatal remarks found while reading (e.g. an ignored variable); log them once logging is up. */
   readonly warnings: ReadonlyArray<string>
 }
@@ -518,6 +520,7 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   leaderElection,
   discoveryInterval: integerMs("DISCOVERY_INTERVAL_MS", 300_000, { min: 1_000 }),
   listConcurrency: integer("LIST_CONCURRENCY", 10, { min: 1, max: 1_000 }),
+  watchList: boolean("WATCH_LIST", true),
 }).pipe(
   Config.map(
     (c): SyncConfigShape => ({
@@ -540,6 +543,7 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
       leaderElection: c.leaderElection,
       discoveryInterval: c.discoveryInterval,
       listConcurrency: c.listConcurrency,
+      watchList: c.watchList,
       warnings: c.resourceTypes.warnings,
     }),
   ),
@@ -714,6 +718,12 @@ export const configReference: ReadonlyArray<ConfigVariable> = [
     default: "10",
     description:
       "Most LIST requests to the API server in flight at once (start-up, relists, resync); bounds the load of starting with a thousand types. Integer, 1 to 1000.",
+  },
+  {
+    name: "WATCH_LIST",
+    default: "true",
+    description:
+      "Start each watch with a streaming initial list (`sendInitialEvents`, one request per type) where the API server offers it; `false` lists with paginated LISTs, then watches. `true`, `false`, `1` or `0`.",
   },
 ]
 

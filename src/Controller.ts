@@ -34,6 +34,7 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | SyncPipeli
         offer: pipeline.offerAll,
         discoveryInterval: config.discoveryInterval,
         listConcurrency: config.listConcurrency,
+        typeWatch: { watchList: config.watchList },
       })
     }),
   )

@@ -61,6 +61,7 @@ const expectDocumentedDefaults = (c: SyncConfigShape) => {
   expect(ms(c.leaderElection.retryPeriod)).toBe(2_000)
   expect(ms(c.discoveryInterval)).toBe(300_000)
   expect(c.listConcurrency).toBe(10)
+  expect(c.watchList).toBe(true)
   expect(c.warnings).toEqual([])
 }
 
@@ -224,6 +225,7 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
   ["DISCOVERY_INTERVAL_MS", "60000", (c) => ms(c.discoveryInterval), 60_000],
   ["LIST_CONCURRENCY", "1", (c) => c.listConcurrency, 1],
   ["LIST_CONCURRENCY", "1000", (c) => c.listConcurrency, 1000],
+  ["WATCH_LIST", "false", (c) => c.watchList, false],
 ]
 
 describe("valid values", () => {
@@ -371,6 +373,7 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
     `got "999", expected an integer number of milliseconds between 1000 and 2147483647`,
   ],
   ["LIST_CONCURRENCY", "0", `got "0", expected an integer between 1 and 1000`],
+  ["WATCH_LIST", "maybe", `got "maybe", expected a boolean (true, false, 1 or 0)`],
 ]
 
 describe("malformed values", () => {

@@ -139,6 +139,7 @@ reference.
   (list "LEADER_ELECTION_RETRY_PERIOD_MS" $le.retryPeriodMs)
   (list "DISCOVERY_INTERVAL_MS" $c.discoveryIntervalMs)
   (list "LIST_CONCURRENCY" $c.listConcurrency)
+  (list "WATCH_LIST" $c.watchList)
 }}
 {{- range $vars }}
 {{- $text := include "k8s-vectordb-sync.envText" (index . 1) }}
