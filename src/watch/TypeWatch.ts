@@ -199,6 +199,12 @@ export const make = (
     )
     const listSlot = options.listSlots ?? unboundedSlots
     let watchList = options.watchList ?? true
+    /**
+     * The last streaming initial list failed: the next list is a LIST. The watch cache behind a
+     * streaming list is not there while the API server (re)initialises a type's storage (a fresh CRD,
+     * a restart); a LIST is answered from etcd meanwhile.
+     */
+    let listInstead = false
 
     // The state of the machine. Plain variables: one fiber runs the machine, and `relist` only
     // appends a waiter and ends the current request.
@@ -486,9 +492,12 @@ export const make = (
             phase = List
             return emit([TypeWatchEvent.Restarted({ reason: "expired" })])
           }
-          if (initial !== undefined && !answered() && refusesWatchList(error)) {
-            watchList = false
-            return Effect.void
+          if (initial !== undefined && !answered()) {
+            if (refusesWatchList(error)) {
+              watchList = false
+              return Effect.void
+            }
+            listInstead = true
           }
           return emit([TypeWatchEvent.Restarted({ reason: "error" })]).pipe(
             Effect.zipRight(failed(emit, error)),
@@ -501,7 +510,9 @@ export const make = (
       Effect.suspend(() => {
         if (phase._tag === "List" || relistWaiters.length > 0) {
           phase = List
-          return watchList ? watch(emit, undefined) : list(emit)
+          if (watchList && !listInstead) return watch(emit, undefined)
+          listInstead = false
+          return list(emit)
         }
         return watch(emit, phase.resourceVersion)
       })
