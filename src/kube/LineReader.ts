@@ -60,6 +60,21 @@ class Receiver implements Dispatcher.DispatchHandler {
     wake?.()
   }
 
+  private scheduled = false
+  /**
+   * Wakes the reader once the current burst of network data has been delivered. HTTP/2 hands over
+   * one DATA frame at a time and a watch's server writes a frame per event, so waking on each frame
+   * would run the reader once per event; after the burst it runs once for all of them.
+   */
+  private notifySoon(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.notify()
+    })
+  }
+
   abort(): void {
     this.aborted = true
     this.controller?.abort(new Error("aborted by the client"))
@@ -104,7 +119,7 @@ class Receiver implements Dispatcher.DispatchHandler {
     this.carry = parts.pop() ?? ""
     for (const line of parts) if (line.trim() !== "") this.lines.push(line)
     if (this.lines.length > HIGH_WATER_LINES) controller.pause()
-    if (this.lines.length > 0) this.notify()
+    if (this.lines.length > 0) this.notifySoon()
   }
 
   onResponseEnd(): void {
