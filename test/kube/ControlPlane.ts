@@ -78,7 +78,8 @@ export const resolveBinaries = async (): Promise<Binaries> => {
         stdout += chunk
       })
       child.on("error", reject)
-      child.on("exit", (code, signal) =>
+      // "close", not "exit": the process may exit before its stdout has been read to the end.
+      child.on("close", (code, signal) =>
         code === 0 ? resolvePromise(stdout) : reject(new Error(`exited with ${signal ?? `code ${code}`}`)),
       )
     })
