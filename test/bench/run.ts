@@ -38,7 +38,7 @@ import * as os from "node:os"
 import { join, resolve } from "node:path"
 import { ControlPlane } from "../kube/ControlPlane.js"
 import { establishedConnections } from "../support/connections.js"
-import { createFleet, type Send } from "../support/crds.js"
+import { awaitWatchCaches, createFleet, type Send } from "../support/crds.js"
 import { type BenchReceiver, CHURN_LABEL, startBenchReceiver } from "./BenchReceiver.js"
 import { renderHeapSummary, summariseHeap } from "./heap.js"
 import { expectOk, type KubeLoad, makeKubeLoad, runPool } from "./KubeLoad.js"
@@ -357,6 +357,7 @@ const fill = async (kube: KubeLoad): Promise<{ expected: Set<string>; ms: number
     })
     for (const id of fleet.ids) expected.add(id)
     crdObjects = fleet.ids.length
+    await awaitWatchCaches(send, fleet.types, nsName(0))
   }
   return {
     expected,
