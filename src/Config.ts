@@ -85,6 +85,8 @@ export interface SyncConfigShape {
   readonly listConcurrency: number
   /** Start each watch with a streaming initial list where the API server offers it. */
   readonly watchList: boolean
+  /** Most HTTP/2 connections to the API server; each carries up to the server's stream limit. */
+  readonly apiServerMaxConnections: number
   /** Non-fatal remarks found while reading (e.g. an ignored variable); log them once logging is up. */
   readonly warnings: ReadonlyArray<string>
 }
@@ -521,6 +523,7 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   discoveryInterval: integerMs("DISCOVERY_INTERVAL_MS", 300_000, { min: 1_000 }),
   listConcurrency: integer("LIST_CONCURRENCY", 10, { min: 1, max: 1_000 }),
   watchList: boolean("WATCH_LIST", true),
+  apiServerMaxConnections: integer("API_SERVER_MAX_CONNECTIONS", 16, { min: 1, max: 1_000 }),
 }).pipe(
   Config.map(
     (c): SyncConfigShape => ({
@@ -544,6 +547,7 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
       discoveryInterval: c.discoveryInterval,
       listConcurrency: c.listConcurrency,
       watchList: c.watchList,
+      apiServerMaxConnections: c.apiServerMaxConnections,
       warnings: c.resourceTypes.warnings,
     }),
   ),
@@ -724,6 +728,12 @@ export const configReference: ReadonlyArray<ConfigVariable> = [
     default: "true",
     description:
       "Start each watch with a streaming initial list (`sendInitialEvents`, one request per type) where the API server offers it; `false` lists with paginated LISTs, then watches. `true`, `false`, `1` or `0`.",
+  },
+  {
+    name: "API_SERVER_MAX_CONNECTIONS",
+    default: "16",
+    description:
+      "Most HTTP/2 connections to the API server. Each carries up to the server's stream limit less a margin (90 on kube-apiserver), so 16 hold 1,440 watches; raise it for more watched types than that. Integer, 1 to 1000.",
   },
 ]
 

@@ -29,7 +29,7 @@ const program = Effect.gen(function* () {
     // LEADER_ELECTION=true: built first (the controller starts only once leading), released last
     // (after the final flush); a lost lease exits 1 at once. Otherwise empty.
     Layer.provide(LeaderElection.processLayer),
-    Layer.provide(KubeClient.layerFromDefault()),
+    Layer.provide(KubeClient.layerFromDefault({ maxConnections: config.apiServerMaxConnections })),
     Layer.provide(Layer.succeed(SyncConfig, config)),
   )
   return yield* Effect.gen(function* () {

@@ -31,7 +31,7 @@ export interface Negotiated {
 export interface KubeTransportOptions {
   /**
    * Upper bound on HTTP/2 connections to one server (each carries the server's stream limit). Requests
-   * beyond `maxConnections × streams` wait for a free stream. Default 32.
+   * beyond `maxConnections × streams` wait for a free stream. Default 16.
    */
   readonly maxConnections?: number
   /** Upper bound on streams per HTTP/2 connection, whatever the server allows. Default 250. */
@@ -167,7 +167,7 @@ export const dispatcherFor = (
     // A connection counts as full at the server's stream limit, so the pool opens the next one then.
     pipelining: streams,
     maxConcurrentStreams: streams,
-    connections: options.maxConnections ?? 32,
+    connections: options.maxConnections ?? 16,
   }).compose(multiplexed)
 }
 

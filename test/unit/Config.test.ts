@@ -62,6 +62,7 @@ const expectDocumentedDefaults = (c: SyncConfigShape) => {
   expect(ms(c.discoveryInterval)).toBe(300_000)
   expect(c.listConcurrency).toBe(10)
   expect(c.watchList).toBe(true)
+  expect(c.apiServerMaxConnections).toBe(16)
   expect(c.warnings).toEqual([])
 }
 
@@ -226,6 +227,7 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
   ["LIST_CONCURRENCY", "1", (c) => c.listConcurrency, 1],
   ["LIST_CONCURRENCY", "1000", (c) => c.listConcurrency, 1000],
   ["WATCH_LIST", "false", (c) => c.watchList, false],
+  ["API_SERVER_MAX_CONNECTIONS", "64", (c) => c.apiServerMaxConnections, 64],
 ]
 
 describe("valid values", () => {
@@ -374,6 +376,7 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
   ],
   ["LIST_CONCURRENCY", "0", `got "0", expected an integer between 1 and 1000`],
   ["WATCH_LIST", "maybe", `got "maybe", expected a boolean (true, false, 1 or 0)`],
+  ["API_SERVER_MAX_CONNECTIONS", "0", `got "0", expected an integer between 1 and 1000`],
 ]
 
 describe("malformed values", () => {

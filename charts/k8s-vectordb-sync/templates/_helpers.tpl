@@ -140,6 +140,7 @@ reference.
   (list "DISCOVERY_INTERVAL_MS" $c.discoveryIntervalMs)
   (list "LIST_CONCURRENCY" $c.listConcurrency)
   (list "WATCH_LIST" $c.watchList)
+  (list "API_SERVER_MAX_CONNECTIONS" $c.apiServerMaxConnections)
 }}
 {{- range $vars }}
 {{- $text := include "k8s-vectordb-sync.envText" (index . 1) }}
