@@ -255,6 +255,9 @@ describe("controller process faults", () => {
       LEADER_ELECTION_RENEW_DEADLINE_MS: "1e4",
       LEADER_ELECTION_RETRY_PERIOD_MS: "0x10",
       DISCOVERY_INTERVAL_MS: "999",
+      LIST_CONCURRENCY: "0",
+      WATCH_LIST: "sometimes",
+      API_SERVER_MAX_CONNECTIONS: "many",
     }
     const unmalformable = ["ENDPOINT_TOKEN_FILE", "ENDPOINT_CA_FILE"]
     // A variable added to the reference without a malformed value here fails this test.
