@@ -151,6 +151,21 @@ const envOf = (manifests: ReadonlyArray<Manifest>): Map<string, string> =>
     (containerOf(manifests).env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]),
   )
 
+/** An unsafe value must stop rendering with a message that names what to fix. */
+const refused = async (setting: string, message: string) => {
+  const result = await helm(
+    "template",
+    "r",
+    chartDir,
+    "--kube-version",
+    kubeContext().kubernetesVersion,
+    "--set",
+    setting,
+  )
+  expect(result.code, setting).not.toBe(0)
+  expect(result.stderr, setting).toContain(message)
+}
+
 const valuesFile = async (values: unknown): Promise<string> => {
   const path = join(helmHome, `values-${randomBytes(4).toString("hex")}.yaml`)
   await writeFile(path, stringify(values))
@@ -390,37 +405,13 @@ describe("helm lint and helm template", () => {
     expect(await nodeOptions("--set", "maxHeapMb=300")).toBe("--max-old-space-size=300")
     // No limit and no explicit cap: Node's own default, so no NODE_OPTIONS at all.
     expect(await nodeOptions("--set", "resources.limits=null")).toBeUndefined()
-    const bad = await helm(
-      "template",
-      "r",
-      chartDir,
-      "--kube-version",
-      kubeContext().kubernetesVersion,
-      "--set",
-      "resources.limits.memory=lots",
-    )
-    expect(bad.code).not.toBe(0)
-    expect(bad.stderr).toContain("expected a quantity such as 512Mi")
+    await refused("resources.limits.memory=lots", "expected a quantity such as 512Mi")
   })
 
   it("derives the grace period from the shutdown timeout and refuses unsafe settings", async () => {
     const derived = await template("r", "ns", "--set", "config.shutdownTimeoutMs=45500")
     expect(find(derived, "Deployment").spec.template.spec.terminationGracePeriodSeconds).toBe(56)
 
-    // Each unsafe value must stop rendering with a message that names what to fix.
-    const refused = async (setting: string, message: string) => {
-      const result = await helm(
-        "template",
-        "r",
-        chartDir,
-        "--kube-version",
-        kubeContext().kubernetesVersion,
-        "--set",
-        setting,
-      )
-      expect(result.code, setting).not.toBe(0)
-      expect(result.stderr, setting).toContain(message)
-    }
     await refused("terminationGracePeriodSeconds=20", "must be greater than config.shutdownTimeoutMs")
     await refused("replicaCount=2", "needs leaderElection.enabled=true")
     await refused("config.apiBindAddress=:0", "config.apiBindAddress")
