@@ -291,8 +291,8 @@ describe("helm lint and helm template", () => {
     // Besides the configuration, only the pod's name (the leader-election identity) and the heap cap.
     const known = new Set(configReference.map((v) => v.name))
     expect([...env.keys()].filter((name) => !known.has(name))).toEqual(["POD_NAME", "NODE_OPTIONS"])
-    // Half of the default 512Mi memory limit.
-    expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=256")
+    // Half of the default 512Mi memory limit, and a small young generation.
+    expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=256 --max-semi-space-size=4")
     expect(containerOf(manifests).env[0]).toEqual({
       name: "POD_NAME",
       valueFrom: { fieldRef: { fieldPath: "metadata.name" } },
@@ -397,14 +397,18 @@ describe("helm lint and helm template", () => {
   it("derives the heap cap from the memory limit, unless maxHeapMb or NODE_OPTIONS says otherwise", async () => {
     const nodeOptions = async (...args: ReadonlyArray<string>) =>
       envOf(await template("r", "ns", ...args)).get("NODE_OPTIONS")
-    expect(await nodeOptions("--set", "resources.limits.memory=1Gi")).toBe("--max-old-space-size=512")
-    expect(await nodeOptions("--set", "resources.limits.memory=600M")).toBe("--max-old-space-size=286")
-    expect(
-      await nodeOptions("--set", "resources.limits.memory=1Gi", "--set", "heapPercentOfMemoryLimit=75"),
-    ).toBe("--max-old-space-size=768")
-    expect(await nodeOptions("--set", "maxHeapMb=300")).toBe("--max-old-space-size=300")
-    // No limit and no explicit cap: Node's own default, so no NODE_OPTIONS at all.
-    expect(await nodeOptions("--set", "resources.limits=null")).toBeUndefined()
+    const heap = (...args: ReadonlyArray<string>) => nodeOptions("--set", "semiSpaceMb=0", ...args)
+    expect(await heap("--set", "resources.limits.memory=1Gi")).toBe("--max-old-space-size=512")
+    expect(await heap("--set", "resources.limits.memory=600M")).toBe("--max-old-space-size=286")
+    expect(await heap("--set", "resources.limits.memory=1Gi", "--set", "heapPercentOfMemoryLimit=75")).toBe(
+      "--max-old-space-size=768",
+    )
+    expect(await heap("--set", "maxHeapMb=300")).toBe("--max-old-space-size=300")
+    expect(await nodeOptions("--set", "maxHeapMb=300", "--set", "semiSpaceMb=8")).toBe(
+      "--max-old-space-size=300 --max-semi-space-size=8",
+    )
+    // No limit, no explicit cap, no semi-space size: Node's own defaults, so no NODE_OPTIONS at all.
+    expect(await heap("--set", "resources.limits=null")).toBeUndefined()
     await refused("resources.limits.memory=lots", "expected a quantity such as 512Mi")
   })
 

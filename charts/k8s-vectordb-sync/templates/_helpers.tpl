@@ -195,3 +195,12 @@ limit (the rest is Node itself, its code and its buffers), else nothing (Node's 
 {{- if gt $limit 0 }}{{ div (mul $limit (int64 .Values.heapPercentOfMemoryLimit)) 100 }}{{ else }}0{{ end }}
 {{- end }}
 {{- end }}
+
+{{/* Node's memory flags: the heap cap, and the young generation's semi-space size. */}}
+{{- define "k8s-vectordb-sync.nodeOptions" -}}
+{{- $flags := list }}
+{{- $heapMb := include "k8s-vectordb-sync.maxHeapMb" . | int64 }}
+{{- if gt $heapMb 0 }}{{ $flags = append $flags (printf "--max-old-space-size=%d" $heapMb) }}{{ end }}
+{{- if .Values.semiSpaceMb }}{{ $flags = append $flags (printf "--max-semi-space-size=%d" (int64 .Values.semiSpaceMb)) }}{{ end }}
+{{- join " " $flags }}
+{{- end }}
