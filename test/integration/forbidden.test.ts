@@ -6,7 +6,14 @@
 import { Effect, Metric } from "effect"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { forbiddenTypes, Watchers } from "../../src/watch/Watchers.js"
-import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
+import {
+  adminRequest,
+  createNamespace,
+  deleteNamespace,
+  expectStatus,
+  kubeContext,
+  userRequest,
+} from "../kube/harness.js"
 import { eventually, type RunningController, startController } from "../support/controller.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
@@ -37,6 +44,14 @@ beforeAll(async () => {
       subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: userName }],
     }),
     201,
+  )
+  // The API server's authorizer learns of new bindings a moment later: until then the user's lists
+  // are refused, and a controller started now would rightly report configmaps as forbidden too.
+  await eventually(
+    async () =>
+      (await userRequest("GET", "/api/v1/configmaps?limit=1")).status === 200 &&
+      (await userRequest("GET", "/api/v1/namespaces?limit=1")).status === 200,
+    () => "the ClusterRoleBinding never took effect",
   )
   receiver = await startReceiver()
   controller = await startController({
