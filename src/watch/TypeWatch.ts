@@ -17,7 +17,7 @@
  * waiting on the next read of its response body (`KubeClient.openLines`), plus the UIDs it knows;
  * each network read is decoded and handed on as one batch.
  */
-import { Chunk, Data, Deferred, Duration, Effect, Option, Queue, Random, Schedule, Stream } from "effect"
+import { Chunk, Data, Deferred, Duration, Effect, Option, Random, Schedule, Stream } from "effect"
 import * as Change from "../Change.js"
 import { instanceId, type ObjectMetadata, type ResourceKind, toInstanceRecord } from "../Instance.js"
 import { KubeClient } from "../kube/KubeClient.js"
@@ -31,6 +31,7 @@ import {
 import { excerpt } from "../kube/KubeStatus.js"
 import { ListPage, MediaType, watchQuery } from "../kube/KubeWatch.js"
 import { resourceListPath } from "./Discovery.js"
+import { type ListSlots, unbounded as unboundedSlots } from "./ListSlots.js"
 
 /** What the watcher needs to know of a type; discovery provides it. */
 export interface WatchTarget extends ResourceKind {
@@ -73,38 +74,6 @@ export interface TypeWatchOptions {
    */
   readonly watchList?: boolean
 }
-
-/** At most a fixed number of lists at once. `take` waits for a slot and returns its release (idempotent). */
-export interface ListSlots {
-  readonly take: Effect.Effect<Effect.Effect<void>>
-}
-
-/**
- * First come first served, by a queue of tokens rather than Effect's Semaphore: a release hands the
- * token to the one caller waiting longest, where the semaphore wakes every waiter to let one through;
- * with a thousand types waiting to list, that was quadratic.
- */
-export const makeListSlots = (slots: number): Effect.Effect<ListSlots> =>
-  Effect.gen(function* () {
-    const tokens = yield* Queue.bounded<void>(slots)
-    yield* Queue.offerAll(
-      tokens,
-      Array.from({ length: slots }, () => undefined),
-    )
-    return {
-      take: Effect.map(Queue.take(tokens), () => {
-        let released = false
-        return Effect.suspend(() => {
-          if (released) return Effect.void
-          released = true
-          return Effect.asVoid(Queue.offer(tokens, undefined))
-        })
-      }),
-    }
-  })
-
-/** No bound: every list starts at once. */
-const unboundedSlots: ListSlots = { take: Effect.succeed(Effect.void) }
 
 /** The bookmark annotation that ends the initial events of a streaming list. */
 const INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -226,6 +195,36 @@ export const make = (
       if (record !== undefined) out.push(observed(Change.upsert(record)))
     }
 
+    /**
+     * An object seen by a list in progress (LIST or streaming). One that was deleted and re-created
+     * under the same name while we were not watching is deleted first; returns the deletes emitted.
+     */
+    const seenByList = (seen: Map<string, string>, key: string, uid: string, out: Array<TypeWatchEvent>) => {
+      const previous = known.get(key)
+      seen.set(key, uid)
+      if (previous === undefined || previous === uid) return 0
+      out.push(observed(Change.remove(idOf(key))))
+      return 1
+    }
+
+    /** A list is complete: whatever was known and not seen is gone, and `seen` is what is known. */
+    const listed = (
+      seen: Map<string, string>,
+      deletesSoFar: number,
+      out: Array<TypeWatchEvent>,
+    ): ListOutcome => {
+      let deletes = deletesSoFar
+      for (const key of known.keys()) {
+        if (seen.has(key)) continue
+        deletes++
+        out.push(observed(Change.remove(idOf(key))))
+      }
+      known = seen
+      const outcome = { objects: seen.size, deletes }
+      out.push(TypeWatchEvent.Listed(outcome))
+      return outcome
+    }
+
     /** Reports the error, then waits as long as it deserves; a 410 makes the next step a list. */
     const failed = (emit: Emit, error: KubeError): Effect.Effect<void> => {
       if (isGone(error)) phase = List
@@ -266,15 +265,7 @@ export const make = (
             for (const item of page.items) {
               const meta = metadataOf(item)
               if (!meta?.name) continue
-              const key = keyOf(meta)
-              const uid = meta.uid ?? ""
-              const previous = known.get(key)
-              // Deleted and re-created under the same name while we were not watching.
-              if (previous !== undefined && previous !== uid) {
-                deletes++
-                events.push(observed(Change.remove(idOf(key))))
-              }
-              seen.set(key, uid)
+              deletes += seenByList(seen, keyOf(meta), meta.uid ?? "", events)
               upsertOf(meta, events)
             }
             if (events.length > 0) yield* emit(events)
@@ -294,15 +285,8 @@ export const make = (
             },
             onSuccess: (resourceVersion) => {
               const events: Array<TypeWatchEvent> = []
-              for (const key of known.keys()) {
-                if (seen.has(key)) continue
-                deletes++
-                events.push(observed(Change.remove(idOf(key))))
-              }
-              known = seen
+              const outcome = listed(seen, deletes, events)
               phase = { _tag: "Watch", resourceVersion }
-              const outcome = { objects: seen.size, deletes }
-              events.push(TypeWatchEvent.Listed(outcome))
               return emit(events).pipe(
                 Effect.zipRight(Effect.forEach(waiting, (deferred) => Deferred.succeed(deferred, outcome))),
               )
@@ -358,30 +342,12 @@ export const make = (
       }
       const uid = meta.uid ?? ""
       if (initial !== undefined && phase._tag === "List") {
-        // Deleted and re-created under the same name while we were not watching.
-        const previous = known.get(key)
-        if (previous !== undefined && previous !== uid) {
-          initial.deletes++
-          out.push(observed(Change.remove(idOf(key))))
-        }
-        initial.seen.set(key, uid)
+        initial.deletes += seenByList(initial.seen, key, uid, out)
       } else {
         known.set(key, uid)
       }
       upsertOf(meta, out)
       return undefined
-    }
-
-    /** A list is complete: whatever was known and not seen is gone. */
-    const listed = (seen: Map<string, string>, deletesSoFar: number, out: Array<TypeWatchEvent>) => {
-      let deletes = deletesSoFar
-      for (const key of known.keys()) {
-        if (seen.has(key)) continue
-        deletes++
-        out.push(observed(Change.remove(idOf(key))))
-      }
-      known = seen
-      out.push(TypeWatchEvent.Listed({ objects: seen.size, deletes }))
     }
 
     const readError = (cause: Error | "idle"): "idle" | KubeError =>

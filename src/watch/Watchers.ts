@@ -25,6 +25,7 @@ import { apiVersionOf } from "../Instance.js"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
 import { groupOf, typeKey } from "./Discovery.js"
+import * as ListSlots from "./ListSlots.js"
 import * as TypeWatch from "./TypeWatch.js"
 
 export interface DiscoveredType extends TypeWatch.WatchTarget {
@@ -147,7 +148,7 @@ export const make = (
       for (const s of statuses.values()) if (s.phase === phase) n++
       return n
     }
-    const listSlots = yield* TypeWatch.makeListSlots(options.listConcurrency ?? 10)
+    const listSlots = yield* ListSlots.make(options.listConcurrency ?? 10)
     const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listSlots }
 
     /**
