@@ -7,10 +7,15 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Layer, Logger } from "effect"
-import { type ConfigValidationError, loadSyncConfig, SyncConfig, type SyncConfigShape } from "./Config.js"
 import * as Controller from "./Controller.js"
+import {
+  type ConfigValidationError,
+  loadSyncConfig,
+  SyncConfig,
+  type SyncConfigShape,
+} from "./config/Config.js"
 import { KubeClient } from "./kube/KubeClient.js"
-import * as LeaderElection from "./LeaderElection.js"
+import * as LeaderElection from "./leader/LeaderElection.js"
 
 const loggerFor = (config: SyncConfigShape) =>
   Layer.mergeAll(

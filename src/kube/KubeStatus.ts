@@ -4,9 +4,9 @@
  */
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { parseRetryAfter } from "../RetryAfter.js"
+import { parseRetryAfter } from "../http/RetryAfter.js"
 
-export { parseRetryAfter } from "../RetryAfter.js"
+export { parseRetryAfter } from "../http/RetryAfter.js"
 
 export class StatusCause extends Schema.Class<StatusCause>("StatusCause")({
   reason: Schema.optional(Schema.String),

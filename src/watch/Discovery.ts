@@ -12,9 +12,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type { ResourceKind } from "../Instance.js"
 import { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
+import type { ResourceKind } from "../record/Instance.js"
 import {
   type APIGroupDiscoveryList,
   type APIGroupList,

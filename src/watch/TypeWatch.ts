@@ -18,8 +18,6 @@
  * each network read is decoded and handed on as one batch.
  */
 import { Chunk, Data, Deferred, Duration, Effect, Option, Random, Schedule, Stream } from "effect"
-import * as Change from "../Change.js"
-import { instanceId, type ObjectMetadata, type ResourceKind, toInstanceRecord } from "../Instance.js"
 import { KubeClient } from "../kube/KubeClient.js"
 import {
   isGone,
@@ -30,6 +28,8 @@ import {
 } from "../kube/KubeError.js"
 import { excerpt } from "../kube/KubeStatus.js"
 import { ListPage, MediaType, watchQuery } from "../kube/KubeWatch.js"
+import * as Change from "../record/Change.js"
+import { instanceId, type ObjectMetadata, type ResourceKind, toInstanceRecord } from "../record/Instance.js"
 import { resourceListPath } from "./Discovery.js"
 import { type ListSlots, unbounded as unboundedSlots } from "./ListSlots.js"
 

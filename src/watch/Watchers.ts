@@ -20,10 +20,10 @@ import {
   type Scope,
   Stream,
 } from "effect"
-import * as Change from "../Change.js"
-import { apiVersionOf } from "../Instance.js"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
+import * as Change from "../record/Change.js"
+import { apiVersionOf } from "../record/Instance.js"
 import { groupOf, typeKey } from "./Discovery.js"
 import * as ListSlots from "./ListSlots.js"
 import * as TypeWatch from "./TypeWatch.js"

@@ -3,7 +3,7 @@
  *
  * - `helm lint --strict` and `helm template` pass for the default values and for ci/all-values.yaml,
  *   which sets every option; the pod's environment matches the controller's configuration reference
- *   (src/Config.ts `configReference`) name for name and default for default.
+ *   (src/config/Config.ts `configReference`) name for name and default for default.
  * - `helm install` into the real kube-apiserver creates every rendered object (server-side
  *   validation, no dry run); then the controller runs in-process with a TokenRequest token of the
  *   chart's ServiceAccount and syncs: the chart's RBAC is enough. With rbac.rules replaced by rules
@@ -18,7 +18,7 @@ import { join, resolve } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { parseAllDocuments, parse as parseYaml, stringify } from "yaml"
-import { configReference } from "../../src/Config.js"
+import { configReference } from "../../src/config/Config.js"
 import { type TypeStatus, Watchers } from "../../src/watch/Watchers.js"
 import {
   adminRequest,

@@ -4,9 +4,9 @@
  */
 import { Duration, Effect, Option } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import * as Change from "../../src/Change.js"
-import { toInstanceRecord } from "../../src/Instance.js"
-import { SyncPipeline } from "../../src/Pipeline.js"
+import { SyncPipeline } from "../../src/pipeline/Pipeline.js"
+import * as Change from "../../src/record/Change.js"
+import { toInstanceRecord } from "../../src/record/Instance.js"
 import {
   adminRequest,
   createNamespace,

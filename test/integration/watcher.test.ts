@@ -4,7 +4,7 @@
  */
 import { Metric } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { InstanceRecord } from "../../src/Payload.js"
+import type { InstanceRecord } from "../../src/record/Payload.js"
 import { watchEvents } from "../../src/watch/Watchers.js"
 import {
   adminRequest,

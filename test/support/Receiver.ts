@@ -8,7 +8,7 @@ import { once } from "node:events"
 import * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
-import type { InstanceRecord, SyncPayload } from "../../src/Payload.js"
+import type { InstanceRecord, SyncPayload } from "../../src/record/Payload.js"
 
 export type Answer =
   | { readonly kind: "status"; readonly status: number; readonly body?: string; readonly retryAfter?: string }

@@ -3,7 +3,7 @@
  * README. `npm run docs:config` (docsConfig.ts) rewrites the table; `Config.test.ts` asserts that
  * the README holds what it would write.
  */
-import type { ConfigVariable } from "../../src/Config.js"
+import type { ConfigVariable } from "../../src/config/Config.js"
 
 export const TABLE_HEADER = ["| Variable | Default | Meaning and expected form |", "| --- | --- | --- |"]
 

@@ -4,12 +4,12 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { Duration, Effect, Layer, ManagedRuntime } from "effect"
-import { SyncConfig, type SyncConfigShape } from "../../src/Config.js"
 import * as Controller from "../../src/Controller.js"
-import * as HttpSink from "../../src/HttpSink.js"
+import { SyncConfig, type SyncConfigShape } from "../../src/config/Config.js"
 import { KubeClient } from "../../src/kube/KubeClient.js"
-import { SyncPipeline } from "../../src/Pipeline.js"
-import { Resync, type ResyncOutcome } from "../../src/Resync.js"
+import { Resync, type ResyncOutcome } from "../../src/ops/Resync.js"
+import { SyncPipeline } from "../../src/pipeline/Pipeline.js"
+import * as HttpSink from "../../src/sink/HttpSink.js"
 import { Watchers } from "../../src/watch/Watchers.js"
 import type { Receiver } from "./Receiver.js"
 

@@ -1,7 +1,7 @@
 /** Records and changes for tests, built through the same extraction the controller uses. */
-import * as Change from "../../src/Change.js"
-import { toInstanceRecord } from "../../src/Instance.js"
-import type { InstanceRecord } from "../../src/Payload.js"
+import * as Change from "../../src/record/Change.js"
+import { toInstanceRecord } from "../../src/record/Instance.js"
+import type { InstanceRecord } from "../../src/record/Payload.js"
 
 export const record = (
   name: string,

@@ -4,7 +4,7 @@
  * contract must agree, so a drift in either one fails here before any cluster is involved.
  */
 import { describe, expect, it } from "vitest"
-import { toInstanceRecord } from "../../src/Instance.js"
+import { toInstanceRecord } from "../../src/record/Instance.js"
 import { mulberry32 } from "../support/faults/random.js"
 import {
   CONTRACT_DROPPED_ANNOTATION_PREFIXES,

@@ -4,7 +4,7 @@
  * delivered), and every configuration variable malformed at once (exit 1, one line each).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { configReference } from "../../../src/Config.js"
+import { configReference } from "../../../src/config/Config.js"
 import { createNamespace, deleteNamespace, kubeContext } from "../../kube/harness.js"
 import { eventually } from "../../support/controller.js"
 import { differences } from "../../support/convergence.js"

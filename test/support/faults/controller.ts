@@ -5,7 +5,7 @@
  * log line captured, so that tests can assert that a fault was logged clearly and nothing died.
  */
 import { Duration, Layer, Logger, LogLevel } from "effect"
-import type { SyncConfigShape } from "../../../src/Config.js"
+import type { SyncConfigShape } from "../../../src/config/Config.js"
 import { type RunningController, startController } from "../controller.js"
 import { freePort } from "../ports.js"
 import { parsePrometheusText, type Sample, sampleValue } from "../prometheus.js"

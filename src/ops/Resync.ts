@@ -6,10 +6,10 @@
  * requested while one runs joins it rather than starting another.
  */
 import { Context, Deferred, Duration, Effect, Layer, Metric, Option, Ref, type Scope } from "effect"
-import * as Change from "./Change.js"
-import { SyncConfig } from "./Config.js"
-import { SyncPipeline } from "./Pipeline.js"
-import { Watchers } from "./watch/Watchers.js"
+import { SyncConfig } from "../config/Config.js"
+import { SyncPipeline } from "../pipeline/Pipeline.js"
+import * as Change from "../record/Change.js"
+import { Watchers } from "../watch/Watchers.js"
 
 export interface ResyncOutcome {
   /** Types listed. */

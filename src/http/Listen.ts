@@ -4,7 +4,7 @@ import type * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Layer } from "effect"
-import type { BindAddress } from "./Config.js"
+import type { BindAddress } from "../config/Config.js"
 
 export const serve = <E, R>(
   router: HttpRouter.HttpRouter<E, R>,

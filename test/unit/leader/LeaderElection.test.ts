@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option, Ref, Scope, TestClock } from "effect"
-import { KubeApiError } from "../../src/kube/KubeError.js"
+import { KubeApiError } from "../../../src/kube/KubeError.js"
 import {
   Decision,
   decide,
@@ -20,7 +20,7 @@ import {
   recordOf,
   releasedRecord,
   runAsLeader,
-} from "../../src/LeaderElection.js"
+} from "../../../src/leader/LeaderElection.js"
 
 const record = (overrides: Partial<LeaseRecord> = {}): LeaseRecord => ({
   holderIdentity: "other",

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
-import { formatCreatedAt, instanceId, toInstanceRecord } from "../../src/Instance.js"
-import { CapabilitiesPayload, decodeSyncPayload, InstanceRecord, SyncPayload } from "../../src/Payload.js"
+import { formatCreatedAt, instanceId, toInstanceRecord } from "../../../src/record/Instance.js"
+import {
+  CapabilitiesPayload,
+  decodeSyncPayload,
+  InstanceRecord,
+  SyncPayload,
+} from "../../../src/record/Payload.js"
 
 const deployment = { group: "apps", version: "v1", kind: "Deployment" }
 const namespaceKind = { group: "", version: "v1", kind: "Namespace" }

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Metric, MetricBoundaries, type MetricPair } from "effect"
-import * as PrometheusText from "../../src/PrometheusText.js"
-import { parsePrometheusExposition, parsePrometheusText, sampleValue } from "../support/prometheus.js"
+import * as PrometheusText from "../../../src/metrics/PrometheusText.js"
+import { parsePrometheusExposition, parsePrometheusText, sampleValue } from "../../support/prometheus.js"
 
 /** The snapshot of the metrics whose names start with `prefix` (the registry is process-wide). */
 const snapshotOf = (prefix: string): Effect.Effect<ReadonlyArray<MetricPair.MetricPair.Untyped>> =>

@@ -21,13 +21,13 @@ import {
   type Scope,
   Stream,
 } from "effect"
+import { SyncConfig, type SyncConfigShape } from "../config/Config.js"
+import * as Metrics from "../metrics/Metrics.js"
+import type { Change } from "../record/Change.js"
+import type { SyncPayload } from "../record/Payload.js"
+import { InstanceSink, type SinkError, type SinkRejected, type SinkUnavailable } from "../sink/Sink.js"
 import * as Batcher from "./Batcher.js"
-import type { Change } from "./Change.js"
 import { type Batch, instanceCodec, type Keyed, type KeyedCodec } from "./Coalescer.js"
-import { SyncConfig, type SyncConfigShape } from "./Config.js"
-import * as Metrics from "./Metrics.js"
-import type { SyncPayload } from "./Payload.js"
-import { InstanceSink, type SinkError, type SinkRejected, type SinkUnavailable } from "./Sink.js"
 
 export interface PipelineOptions extends Batcher.BatcherOptions {
   /** How long the final flush may take once the pipeline is interrupted. */

@@ -11,8 +11,8 @@ import {
   SyncConfig,
   type SyncConfigShape,
   syncConfig,
-} from "../../src/Config.js"
-import { readConfigTable, renderConfigTable, replaceConfigTable } from "../support/configTable.js"
+} from "../../../src/config/Config.js"
+import { readConfigTable, renderConfigTable, replaceConfigTable } from "../../support/configTable.js"
 
 type Env = Readonly<Record<string, string>>
 
@@ -713,7 +713,7 @@ describe("SyncConfig service", () => {
 
 describe("README", () => {
   it("README's configuration table is the one `npm run docs:config` generates from configReference", () => {
-    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
+    const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8")
     expect(readConfigTable(readme), "README.md is out of date: run `npm run docs:config`").toBe(
       renderConfigTable(configReference),
     )

@@ -6,7 +6,7 @@
  * All waiting goes through Effect's `Clock`, so the rules are tested under `TestClock`.
  */
 import { Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
-import type { Change } from "./Change.js"
+import type { Change } from "../record/Change.js"
 import {
   type Batch,
   Coalescer,

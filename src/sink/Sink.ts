@@ -3,7 +3,7 @@
  * provides its own Layer (for example one that writes to its database directly).
  */
 import { Context, Data, type Duration, Effect, Layer } from "effect"
-import type { SyncPayload } from "./Payload.js"
+import type { SyncPayload } from "../record/Payload.js"
 
 /**
  * The receiver could not take the payload now (network, timeout, 408, 429, 5xx). Sending again

@@ -6,16 +6,16 @@
  * keyed by CRD name). A CRD update sends nothing unless the kinds it serves change.
  */
 import { Console, Data, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
-import type { KeyedCodec } from "./Coalescer.js"
-import { SyncConfig } from "./Config.js"
-import * as HttpSink from "./HttpSink.js"
-import { KubeClient } from "./kube/KubeClient.js"
-import { isNotFound } from "./kube/KubeError.js"
-import type { CapabilitiesPayload } from "./Payload.js"
-import * as Pipeline from "./Pipeline.js"
-import type { SinkError } from "./Sink.js"
-import { httpClientLayer, httpSinkOptions, type ReceiverCaError } from "./Sinks.js"
-import * as TypeWatch from "./watch/TypeWatch.js"
+import { SyncConfig } from "../config/Config.js"
+import { KubeClient } from "../kube/KubeClient.js"
+import { isNotFound } from "../kube/KubeError.js"
+import type { KeyedCodec } from "../pipeline/Coalescer.js"
+import * as Pipeline from "../pipeline/Pipeline.js"
+import type { CapabilitiesPayload } from "../record/Payload.js"
+import * as HttpSink from "../sink/HttpSink.js"
+import { httpClientLayer, httpSinkOptions, type ReceiverCaError } from "../sink/Select.js"
+import type { SinkError } from "../sink/Sink.js"
+import * as TypeWatch from "../watch/TypeWatch.js"
 
 export type CapabilityChange = Data.TaggedEnum<{
   /** `kinds` summarises what the CRD serves; equal summaries mean nothing to send. */

@@ -60,9 +60,9 @@ import {
   Schema,
   Scope,
 } from "effect"
-import { type LeaderElectionConfig, SyncConfig } from "./Config.js"
-import { KubeClient } from "./kube/KubeClient.js"
-import { isConflict, isNotFound, type KubeError } from "./kube/KubeError.js"
+import { type LeaderElectionConfig, SyncConfig } from "../config/Config.js"
+import { KubeClient } from "../kube/KubeClient.js"
+import { isConflict, isNotFound, type KubeError } from "../kube/KubeError.js"
 
 // ---------------------------------------------------------------------------------------------------
 // The pure rules

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Queue, Ref, Stream, TestClock } from "effect"
-import * as Batcher from "../../src/Batcher.js"
-import type { Change } from "../../src/Change.js"
-import { idOf } from "../../src/Change.js"
-import { record, remove, upsert } from "./fixtures.js"
+import * as Batcher from "../../../src/pipeline/Batcher.js"
+import type { Change } from "../../../src/record/Change.js"
+import { idOf } from "../../../src/record/Change.js"
+import { record, remove, upsert } from "../fixtures.js"
 
 interface Emitted {
   readonly at: number

@@ -8,9 +8,9 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer, Metric } from "effect"
-import { SyncConfig } from "./Config.js"
-import { serve } from "./Listen.js"
-import * as PrometheusText from "./PrometheusText.js"
+import { SyncConfig } from "../config/Config.js"
+import { serve } from "../http/Listen.js"
+import * as PrometheusText from "../metrics/PrometheusText.js"
 import { Resync } from "./Resync.js"
 
 export const router = HttpRouter.empty.pipe(

@@ -9,8 +9,8 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
-import type { SyncPayload } from "./Payload.js"
-import { parseRetryAfter } from "./RetryAfter.js"
+import { parseRetryAfter } from "../http/RetryAfter.js"
+import type { SyncPayload } from "../record/Payload.js"
 import {
   InstanceSink,
   type InstanceSinkService,

@@ -10,9 +10,9 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer, Option } from "effect"
-import { SyncConfig } from "./Config.js"
-import { serve } from "./Listen.js"
-import { Watchers } from "./watch/Watchers.js"
+import { SyncConfig } from "../config/Config.js"
+import { serve } from "../http/Listen.js"
+import { Watchers } from "../watch/Watchers.js"
 
 export const router = HttpRouter.empty.pipe(
   HttpRouter.get("/healthz", HttpServerResponse.text("ok")),

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Fiber, FiberId, Layer, Ref, Scope, Stream, TestClock } from "effect"
-import type { Change } from "../../src/Change.js"
-import type { SyncPayload } from "../../src/Payload.js"
-import * as Pipeline from "../../src/Pipeline.js"
-import { InstanceSink, SinkRejected, SinkUnavailable } from "../../src/Sink.js"
-import { record, remove, upsert } from "./fixtures.js"
+import * as Pipeline from "../../../src/pipeline/Pipeline.js"
+import type { Change } from "../../../src/record/Change.js"
+import type { SyncPayload } from "../../../src/record/Payload.js"
+import { InstanceSink, SinkRejected, SinkUnavailable } from "../../../src/sink/Sink.js"
+import { record, remove, upsert } from "../fixtures.js"
 
 const options: Pipeline.PipelineOptions = {
   debounceWindowMs: 10_000,

@@ -6,8 +6,8 @@
  * waits; `Batcher` adds time and waiting on top. That keeps every rule here testable as a pure
  * function of its inputs.
  */
-import { type Change, idOf } from "./Change.js"
-import { fingerprint } from "./Fingerprint.js"
+import { type Change, idOf } from "../record/Change.js"
+import { fingerprint } from "../record/Fingerprint.js"
 
 export interface CoalescerOptions {
   /** An upsert is ripe once its id has been quiet this long. */
