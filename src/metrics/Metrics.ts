@@ -1,5 +1,5 @@
 /**
- * The pipeline's metrics, through Effect's `Metric` so that any exporter reads them; `/metrics`
+ * Every metric of the controller (watches, pipeline, resync), through Effect's `Metric` so that any exporter reads them; `/metrics`
  * renders them in Prometheus text format.
  */
 import { Metric, MetricBoundaries } from "effect"
@@ -42,4 +42,27 @@ export const sendDuration = Metric.histogram(
 
 export const lastSuccess = Metric.gauge("vectordb_sync_last_success_timestamp_seconds", {
   description: "Unix time of the last request the receiver acknowledged",
+})
+
+export const watchedTypes = Metric.gauge("vectordb_sync_watched_types", {
+  description: "Resource types currently watched",
+})
+
+export const watchEvents = Metric.counter("vectordb_sync_watch_events_total", {
+  description: "Changes observed by the watches, by type and operation",
+  incremental: true,
+})
+
+export const watchRestarts = Metric.counter("vectordb_sync_watch_restarts_total", {
+  description: "Watch requests made again, by reason (closed, expired, idle, error)",
+  incremental: true,
+})
+
+export const forbiddenTypes = Metric.gauge("vectordb_sync_forbidden_types", {
+  description: "Watched types the controller may not list or watch (403): narrow RBAC shows here",
+})
+
+export const resyncs = Metric.counter("vectordb_sync_resyncs_total", {
+  description: "Full resyncs run (periodic and requested)",
+  incremental: true,
 })

@@ -7,6 +7,7 @@
  */
 import { Context, Deferred, Duration, Effect, Layer, Metric, Option, Ref, type Scope } from "effect"
 import { SyncConfig } from "../config/Config.js"
+import { resyncs } from "../metrics/Metrics.js"
 import { SyncPipeline } from "../pipeline/Pipeline.js"
 import * as Change from "../record/Change.js"
 import { Watchers } from "../watch/Watchers.js"
@@ -21,11 +22,6 @@ export interface ResyncOutcome {
   /** Types that could not be listed in time (failing or forbidden): not resynced. */
   readonly incomplete: ReadonlyArray<string>
 }
-
-export const resyncs = Metric.counter("vectordb_sync_resyncs_total", {
-  description: "Full resyncs run (periodic and requested)",
-  incremental: true,
-})
 
 export interface ResyncShape {
   /** Runs a resync, or joins the one running, and answers with what it queued. */

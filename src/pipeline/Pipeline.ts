@@ -25,6 +25,7 @@ import { SyncConfig, type SyncConfigShape } from "../config/Config.js"
 import * as Metrics from "../metrics/Metrics.js"
 import type { Change } from "../record/Change.js"
 import type { SyncPayload } from "../record/Payload.js"
+import * as Backoff from "../schedule/Backoff.js"
 import { InstanceSink, type SinkError, type SinkRejected, type SinkUnavailable } from "../sink/Sink.js"
 import * as Batcher from "./Batcher.js"
 import { type Batch, instanceCodec, type Keyed, type KeyedCodec } from "./Coalescer.js"
@@ -74,10 +75,7 @@ export const retrySchedule = (options: {
   readonly initial: Duration.DurationInput
   readonly max: Duration.DurationInput
 }): Schedule.Schedule<SinkUnavailable, SinkUnavailable> => {
-  const backoff: Schedule.Schedule<unknown, SinkUnavailable> = Schedule.exponential(options.initial).pipe(
-    Schedule.union(Schedule.spaced(options.max)),
-    Schedule.jittered,
-  )
+  const backoff: Schedule.Schedule<unknown, SinkUnavailable> = Backoff.exponential(options)
   return Schedule.passthrough(backoff).pipe(
     Schedule.modifyDelay((error, delay) =>
       error.retryAfter !== undefined && Duration.greaterThan(error.retryAfter, delay)

@@ -30,6 +30,7 @@ import { excerpt } from "../kube/KubeStatus.js"
 import { ListPage, MediaType, watchQuery } from "../kube/KubeWatch.js"
 import * as Change from "../record/Change.js"
 import { instanceId, type ObjectMetadata, type ResourceKind, toInstanceRecord } from "../record/Instance.js"
+import * as Backoff from "../schedule/Backoff.js"
 import { resourceListPath } from "./Discovery.js"
 import { type ListSlots, unbounded as unboundedSlots } from "./ListSlots.js"
 
@@ -161,10 +162,10 @@ export const make = (
     const healthyAfter = Duration.toMillis(options.healthyAfter ?? Duration.seconds(30))
     const forbiddenRetry = Duration.decode(options.forbiddenRetry ?? Duration.minutes(5))
     const backoff = yield* Schedule.driver(
-      Schedule.exponential(options.initialBackoff ?? Duration.seconds(1)).pipe(
-        Schedule.union(Schedule.spaced(options.maxBackoff ?? Duration.seconds(30))),
-        Schedule.jittered,
-      ),
+      Backoff.exponential({
+        initial: options.initialBackoff ?? Duration.seconds(1),
+        max: options.maxBackoff ?? Duration.seconds(30),
+      }),
     )
     const listSlot = options.listSlots ?? unboundedSlots
     let watchList = options.watchList ?? true

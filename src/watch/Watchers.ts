@@ -22,8 +22,10 @@ import {
 } from "effect"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
+import { forbiddenTypes, watchEvents, watchedTypes, watchRestarts } from "../metrics/Metrics.js"
 import * as Change from "../record/Change.js"
 import { apiVersionOf } from "../record/Instance.js"
+import * as Backoff from "../schedule/Backoff.js"
 import { groupOf, typeKey } from "./Discovery.js"
 import * as ListSlots from "./ListSlots.js"
 import * as TypeWatch from "./TypeWatch.js"
@@ -99,24 +101,6 @@ export interface RelistOutcome {
   /** Types whose list did not complete in time (failing, forbidden). */
   readonly incomplete: ReadonlyArray<string>
 }
-
-export const watchedTypes = Metric.gauge("vectordb_sync_watched_types", {
-  description: "Resource types currently watched",
-})
-
-export const watchEvents = Metric.counter("vectordb_sync_watch_events_total", {
-  description: "Changes observed by the watches, by type and operation",
-  incremental: true,
-})
-
-export const watchRestarts = Metric.counter("vectordb_sync_watch_restarts_total", {
-  description: "Watch requests made again, by reason (closed, expired, idle, error)",
-  incremental: true,
-})
-
-export const forbiddenTypes = Metric.gauge("vectordb_sync_forbidden_types", {
-  description: "Watched types the controller may not list or watch (403): narrow RBAC shows here",
-})
 
 /** Same group/resource served at another version counts as another type: its ids differ. */
 const identity = (type: DiscoveredType) => `${type.key}@${type.version}`
@@ -334,9 +318,7 @@ export const make = (
     // than at the slow timer: at start-up the API server may simply not be there yet.
     const rediscoverUntilComplete = rediscover.pipe(
       Effect.repeat({
-        schedule: Schedule.exponential(Duration.seconds(1)).pipe(
-          Schedule.union(Schedule.spaced(Duration.seconds(30))),
-        ),
+        schedule: Backoff.exponential({ initial: Duration.seconds(1), max: Duration.seconds(30) }),
         while: (failed) => failed,
       }),
     )

@@ -5,7 +5,8 @@
  */
 import { Effect, Metric } from "effect"
 import { afterAll, beforeAll, expect, it } from "vitest"
-import { forbiddenTypes, Watchers } from "../../src/watch/Watchers.js"
+import { forbiddenTypes } from "../../src/metrics/Metrics.js"
+import { Watchers } from "../../src/watch/Watchers.js"
 import {
   adminRequest,
   createNamespace,

@@ -4,8 +4,8 @@
  */
 import { Metric } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { watchEvents } from "../../src/metrics/Metrics.js"
 import type { InstanceRecord } from "../../src/record/Payload.js"
-import { watchEvents } from "../../src/watch/Watchers.js"
 import {
   adminRequest,
   createNamespace,
