@@ -14,6 +14,7 @@ import * as ApiServer from "./ops/ApiServer.js"
 import * as HealthServer from "./ops/HealthServer.js"
 import { Resync } from "./ops/Resync.js"
 import { SyncPipeline } from "./pipeline/Pipeline.js"
+import { ChangeQueue } from "./record/ChangeQueue.js"
 import type { ReceiverCaError } from "./sink/Select.js"
 import * as Sinks from "./sink/Select.js"
 import type { InstanceSink } from "./sink/Sink.js"
@@ -21,17 +22,15 @@ import * as Discovery from "./watch/Discovery.js"
 import { Watchers } from "./watch/Watchers.js"
 
 /** The watches, feeding the pipeline, for the types that discovery and the filters select. */
-export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | SyncPipeline | KubeClient> =
+export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueue | KubeClient> =
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const config = yield* SyncConfig
-      const pipeline = yield* SyncPipeline
       return Watchers.layer({
         discover: Effect.map(Discovery.discover, (found) => ({
           types: Discovery.selectTypes(found.types, config),
           failures: found.failures,
         })),
-        offer: pipeline.offerAll,
         discoveryInterval: config.discoveryInterval,
         listConcurrency: config.listConcurrency,
         typeWatch: { watchList: config.watchList },
@@ -43,7 +42,11 @@ export type Services = Watchers | SyncPipeline | Resync
 
 /** Watches, pipeline and resync, without the HTTP endpoints: for embedding. */
 export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | InstanceSink> =
-  Resync.layer.pipe(Layer.provideMerge(watchersLayer), Layer.provideMerge(SyncPipeline.layer))
+  Resync.layer.pipe(
+    Layer.provideMerge(watchersLayer),
+    Layer.provideMerge(SyncPipeline.layer),
+    Layer.provide(ChangeQueue.layer()),
+  )
 
 /**
  * Everything the controller process runs, given configuration, a Kubernetes client and a sink:

@@ -17,6 +17,7 @@ import {
   Layer,
   Metric,
   Option,
+  Queue,
   Schedule,
   type Scope,
   Stream,
@@ -24,6 +25,7 @@ import {
 import { SyncConfig, type SyncConfigShape } from "../config/Config.js"
 import * as Metrics from "../metrics/Metrics.js"
 import type { Change } from "../record/Change.js"
+import { ChangeQueue } from "../record/ChangeQueue.js"
 import type { SyncPayload } from "../record/Payload.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { InstanceSink, type SinkError, type SinkRejected, type SinkUnavailable } from "../sink/Sink.js"
@@ -281,8 +283,19 @@ export class SyncPipeline extends Context.Tag("k8s-vectordb-sync/SyncPipeline")<
     retryMaxBackoff: config.retryMaxBackoff,
   })
 
-  static readonly layer: Layer.Layer<SyncPipeline, never, SyncConfig | InstanceSink> = Layer.scoped(
-    SyncPipeline,
-    Effect.flatMap(SyncConfig, (config) => make(SyncPipeline.optionsFrom(config))),
-  )
+  static readonly layer: Layer.Layer<SyncPipeline, never, SyncConfig | InstanceSink | ChangeQueue> =
+    Layer.scoped(
+      SyncPipeline,
+      Effect.gen(function* () {
+        const config = yield* SyncConfig
+        const queue = yield* ChangeQueue
+        const pipeline = yield* make(SyncPipeline.optionsFrom(config))
+        // Interim: the queue drained into the keyed state until the combinator reads it directly.
+        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), pipeline.offerAll)))
+        yield* Effect.addFinalizer(() =>
+          Effect.flatMap(Queue.takeAll(queue), (chunks) => Effect.forEach(chunks, pipeline.offerAll)),
+        )
+        return pipeline
+      }),
+    )
 }

@@ -16,6 +16,7 @@ import {
   LogLevel,
   Metric,
   Option,
+  Queue,
   Schedule,
   type Scope,
   Stream,
@@ -24,6 +25,7 @@ import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
 import { forbiddenTypes, watchEvents, watchedTypes, watchRestarts } from "../metrics/Metrics.js"
 import * as Change from "../record/Change.js"
+import { ChangeQueue } from "../record/ChangeQueue.js"
 import { apiVersionOf } from "../record/Instance.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { groupOf, typeKey } from "./Discovery.js"
@@ -60,7 +62,6 @@ export interface WatchersOptions {
   /** Discovery, already filtered by the allow and block lists. */
   readonly discover: Effect.Effect<Discovered, KubeError, KubeClient>
   /** Where changes go, a batch at a time, in order: never blocks. */
-  readonly offer: (changes: ReadonlyArray<Change.Change>) => Effect.Effect<void>
   readonly discoveryInterval: Duration.DurationInput
   /** A type that has not listed within this time of its start stops holding up readiness. */
   readonly readinessGrace?: Duration.DurationInput
@@ -107,8 +108,10 @@ const identity = (type: DiscoveredType) => `${type.key}@${type.version}`
 
 export const make = (
   options: WatchersOptions,
-): Effect.Effect<WatchersShape, never, KubeClient | Scope.Scope> =>
+): Effect.Effect<WatchersShape, never, KubeClient | ChangeQueue | Scope.Scope> =>
   Effect.gen(function* () {
+    const changes = yield* ChangeQueue
+    const offer = (batch: ReadonlyArray<Change.Change>) => Queue.offer(changes, batch)
     const fibers = yield* FiberMap.make<string>()
     const running = new Map<string, TypeWatch.TypeWatch>()
     const grace = Duration.toMillis(options.readinessGrace ?? Duration.minutes(2))
@@ -154,18 +157,16 @@ export const make = (
           if (changes.length === 0) return handleOthers(id, type, others)
           let upserted = 0
           for (const change of changes) if (change._tag === "Upsert") upserted++
-          return options
-            .offer(changes)
-            .pipe(
-              Effect.zipRight(upserted > 0 ? Metric.incrementBy(upserts, upserted) : Effect.void),
-              Effect.zipRight(
-                upserted < changes.length
-                  ? Metric.incrementBy(deletes, changes.length - upserted)
-                  : Effect.void,
-              ),
-              Effect.zipRight(Effect.whenLogLevel(logObserved(type, changes), LogLevel.Debug)),
-              Effect.zipRight(handleOthers(id, type, others)),
-            )
+          return offer(changes).pipe(
+            Effect.zipRight(upserted > 0 ? Metric.incrementBy(upserts, upserted) : Effect.void),
+            Effect.zipRight(
+              upserted < changes.length
+                ? Metric.incrementBy(deletes, changes.length - upserted)
+                : Effect.void,
+            ),
+            Effect.zipRight(Effect.whenLogLevel(logObserved(type, changes), LogLevel.Debug)),
+            Effect.zipRight(handleOthers(id, type, others)),
+          )
         })
     }
 
@@ -199,7 +200,7 @@ export const make = (
     ): Effect.Effect<void> => {
       switch (event._tag) {
         case "Observed":
-          return options.offer([event.change])
+          return offer([event.change])
         case "Listed":
           return update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: event.objects })).pipe(
             Effect.zipRight(
@@ -259,7 +260,7 @@ export const make = (
         statuses.delete(id)
         if (watch === undefined) return
         const ids = yield* watch.knownIds
-        yield* options.offer(ids.map((objectId) => Change.remove(objectId)))
+        yield* offer(ids.map((objectId) => Change.remove(objectId)))
         yield* Effect.logInfo("stopped watching a type that is no longer served").pipe(
           Effect.annotateLogs({ type: id, deleted: ids.length }),
         )
@@ -406,6 +407,7 @@ export class Watchers extends Context.Tag("k8s-vectordb-sync/Watchers")<Watchers
   static readonly make = make
 
   /** Watches stop when the layer is released; pending changes stay with the pipeline. */
-  static readonly layer = (options: WatchersOptions): Layer.Layer<Watchers, never, KubeClient> =>
-    Layer.scoped(Watchers, make(options))
+  static readonly layer = (
+    options: WatchersOptions,
+  ): Layer.Layer<Watchers, never, KubeClient | ChangeQueue> => Layer.scoped(Watchers, make(options))
 }
