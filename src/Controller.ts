@@ -38,14 +38,14 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueu
     }),
   )
 
-export type Services = Watchers | SyncPipeline | Resync
+export type Services = Watchers | SyncPipeline | Resync | ChangeQueue
 
 /** Watches, pipeline and resync, without the HTTP endpoints: for embedding. */
 export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | InstanceSink> =
   Resync.layer.pipe(
     Layer.provideMerge(watchersLayer),
     Layer.provideMerge(SyncPipeline.layer),
-    Layer.provide(ChangeQueue.layer()),
+    Layer.provideMerge(ChangeQueue.layer()),
   )
 
 /**

@@ -11,7 +11,7 @@ import { KubeClient } from "../kube/KubeClient.js"
 import { isNotFound } from "../kube/KubeError.js"
 import type { KeyedCodec } from "../pipeline/Coalescer.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
-import type { CapabilitiesPayload } from "../record/Payload.js"
+import { CapabilitiesPayload } from "../record/Payload.js"
 import * as HttpSink from "../sink/HttpSink.js"
 import { httpClientLayer, httpSinkOptions, type ReceiverCaError } from "../sink/Select.js"
 import type { SinkError } from "../sink/Sink.js"
@@ -43,7 +43,7 @@ const CrdServed = Schema.Struct({
 })
 
 /** Metadata-only watches carry no spec: read the served kinds of one CRD. */
-const servedKinds = (name: string) =>
+const servedKinds = (name: string): Effect.Effect<Option.Option<string>, never, KubeClient> =>
   Effect.flatMap(KubeClient, (client) =>
     client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`, { schema: CrdServed }),
   ).pipe(
@@ -80,28 +80,28 @@ export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient>
     const run = Effect.gen(function* () {
       const send: (payload: CapabilitiesPayload) => Effect.Effect<void, SinkError> = config.dryRun
         ? (payload) => Console.log(JSON.stringify({ capabilities: payload }))
-        : yield* HttpSink.makePoster(httpSinkOptions(config, endpoint))
-      const pipeline = yield* Pipeline.makeWith(Pipeline.SyncPipeline.optionsFrom(config), {
-        name: "capabilities",
-        codec,
-        send: (batch) => send(toPayload(batch)),
-      })
+        : yield* HttpSink.makePoster(httpSinkOptions(config, endpoint), CapabilitiesPayload)
+      const client = yield* KubeClient
       const crds = yield* TypeWatch.make(TypeWatch.customResourceDefinitions)
-      yield* crds.events.pipe(
-        Stream.runForEach((event) => {
-          if (event._tag !== "Observed") return Effect.void
+      const changes = crds.events.pipe(
+        Stream.mapEffect((event): Effect.Effect<Option.Option<CapabilityChange>, never, KubeClient> => {
+          if (event._tag !== "Observed") return Effect.succeedNone
           const change = event.change
           if (change._tag === "Delete")
-            return pipeline.offer(CapabilityChange.Delete({ name: nameOf(change.id) }))
+            return Effect.succeedSome(CapabilityChange.Delete({ name: nameOf(change.id) }))
           const name = change.record.name
-          return Effect.flatMap(servedKinds(name), (kinds) =>
-            Option.match(kinds, {
-              onNone: () => Effect.void,
-              onSome: (kinds) => pipeline.offer(CapabilityChange.Upsert({ name, kinds })),
-            }),
+          return Effect.map(
+            servedKinds(name),
+            Option.map((kinds) => CapabilityChange.Upsert({ name, kinds })),
           )
         }),
-        Effect.forkScoped,
+        Stream.filterMap((change) => change),
+        Stream.provideService(KubeClient, client),
+      )
+      yield* Pipeline.makeWith(
+        Pipeline.SyncPipeline.optionsFrom(config),
+        { name: "capabilities", codec, send: (batch) => send(toPayload(batch)) },
+        { changes },
       )
     })
     return Layer.scopedDiscard(run).pipe(Layer.provide(httpClientLayer(config.endpointCaFile)))

@@ -5,11 +5,12 @@
  * ids this process handed to the receiver that no watch knows any more. A resync
  * requested while one runs joins it rather than starting another.
  */
-import { Context, Deferred, Duration, Effect, Layer, Metric, Option, Ref, type Scope } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Ref, type Scope } from "effect"
 import { SyncConfig } from "../config/Config.js"
 import { resyncs } from "../metrics/Metrics.js"
 import { SyncPipeline } from "../pipeline/Pipeline.js"
 import * as Change from "../record/Change.js"
+import { ChangeQueue } from "../record/ChangeQueue.js"
 import { Watchers } from "../watch/Watchers.js"
 
 export interface ResyncOutcome {
@@ -31,68 +32,70 @@ export interface ResyncShape {
 /** How long one type's list may take before the resync reports it instead of waiting. */
 const LIST_TIMEOUT = Duration.minutes(2)
 
-export const make: Effect.Effect<ResyncShape, never, Watchers | SyncPipeline | SyncConfig | Scope.Scope> =
-  Effect.gen(function* () {
-    const watchers = yield* Watchers
-    const pipeline = yield* SyncPipeline
-    const config = yield* SyncConfig
-    const scope = yield* Effect.scope
-    const running = yield* Ref.make(Option.none<Deferred.Deferred<ResyncOutcome>>())
+export const make: Effect.Effect<
+  ResyncShape,
+  never,
+  Watchers | SyncPipeline | ChangeQueue | SyncConfig | Scope.Scope
+> = Effect.gen(function* () {
+  const watchers = yield* Watchers
+  const pipeline = yield* SyncPipeline
+  const changes = yield* ChangeQueue
+  const config = yield* SyncConfig
+  const scope = yield* Effect.scope
+  const running = yield* Ref.make(Option.none<Deferred.Deferred<ResyncOutcome>>())
 
-    const once = Effect.gen(function* () {
-      yield* Effect.logInfo("resync started")
-      const handedOver = yield* pipeline.forgetHandedOver
-      const relisted = yield* watchers.relistAll(LIST_TIMEOUT)
-      // Ids this process gave the receiver that no watch knows any more (their type is no longer
-      // served or watched, or a delete was lost on the way): gone, as far as anyone can tell.
-      const known = yield* watchers.knownIds
-      const stale = handedOver.filter((id) => !known.has(id))
-      yield* Effect.forEach(stale, (id) => pipeline.offer(Change.remove(id)), { discard: true })
-      const outcome: ResyncOutcome = {
-        types: relisted.types,
-        upserts: relisted.objects,
-        deletes: relisted.deletes + stale.length,
-        incomplete: relisted.incomplete,
-      }
-      yield* Metric.increment(resyncs)
-      yield* Effect.logInfo("resync queued").pipe(
-        Effect.annotateLogs({ ...outcome, incomplete: outcome.incomplete.join(",") }),
-      )
-      return outcome
-    })
-
-    const run: Effect.Effect<ResyncOutcome> = Effect.gen(function* () {
-      const mine = yield* Deferred.make<ResyncOutcome>()
-      const joined = yield* Ref.modify(
-        running,
-        (
-          current,
-        ): readonly [
-          Option.Option<Deferred.Deferred<ResyncOutcome>>,
-          Option.Option<Deferred.Deferred<ResyncOutcome>>,
-        ] => (Option.isSome(current) ? [current, current] : [Option.none(), Option.some(mine)]),
-      )
-      if (Option.isSome(joined)) return yield* Deferred.await(joined.value)
-      // Forked into the layer's scope: a client that hangs up does not abort the resync.
-      yield* once.pipe(
-        Effect.exit,
-        Effect.flatMap((exit) => Deferred.done(mine, exit)),
-        Effect.ensuring(Ref.set(running, Option.none())),
-        Effect.forkIn(scope),
-      )
-      return yield* Deferred.await(mine)
-    })
-
-    yield* Option.match(config.resyncInterval, {
-      onNone: () => Effect.void,
-      onSome: (interval) => Effect.forkScoped(Effect.forever(Effect.delay(run, interval))),
-    })
-    return { run } satisfies ResyncShape
+  const once = Effect.gen(function* () {
+    yield* Effect.logInfo("resync started")
+    const handedOver = yield* pipeline.forgetHandedOver
+    const relisted = yield* watchers.relistAll(LIST_TIMEOUT)
+    // Ids this process gave the receiver that no watch knows any more (their type is no longer
+    // served or watched, or a delete was lost on the way): gone, as far as anyone can tell.
+    const known = yield* watchers.knownIds
+    const stale = handedOver.filter((id) => !known.has(id))
+    if (stale.length > 0) yield* Queue.offer(changes, stale.map(Change.remove))
+    const outcome: ResyncOutcome = {
+      types: relisted.types,
+      upserts: relisted.objects,
+      deletes: relisted.deletes + stale.length,
+      incomplete: relisted.incomplete,
+    }
+    yield* Metric.increment(resyncs)
+    yield* Effect.logInfo("resync queued").pipe(
+      Effect.annotateLogs({ ...outcome, incomplete: outcome.incomplete.join(",") }),
+    )
+    return outcome
   })
 
+  const run: Effect.Effect<ResyncOutcome> = Effect.gen(function* () {
+    const mine = yield* Deferred.make<ResyncOutcome>()
+    const joined = yield* Ref.modify(
+      running,
+      (
+        current,
+      ): readonly [
+        Option.Option<Deferred.Deferred<ResyncOutcome>>,
+        Option.Option<Deferred.Deferred<ResyncOutcome>>,
+      ] => (Option.isSome(current) ? [current, current] : [Option.none(), Option.some(mine)]),
+    )
+    if (Option.isSome(joined)) return yield* Deferred.await(joined.value)
+    // Forked into the layer's scope: a client that hangs up does not abort the resync.
+    yield* once.pipe(
+      Effect.exit,
+      Effect.flatMap((exit) => Deferred.done(mine, exit)),
+      Effect.ensuring(Ref.set(running, Option.none())),
+      Effect.forkIn(scope),
+    )
+    return yield* Deferred.await(mine)
+  })
+
+  yield* Option.match(config.resyncInterval, {
+    onNone: () => Effect.void,
+    onSome: (interval) => Effect.forkScoped(Effect.forever(Effect.delay(run, interval))),
+  })
+  return { run } satisfies ResyncShape
+})
+
 export class Resync extends Context.Tag("k8s-vectordb-sync/Resync")<Resync, ResyncShape>() {
-  static readonly layer: Layer.Layer<Resync, never, Watchers | SyncPipeline | SyncConfig> = Layer.scoped(
-    Resync,
-    make,
-  )
+  static readonly layer: Layer.Layer<Resync, never, Watchers | SyncPipeline | ChangeQueue | SyncConfig> =
+    Layer.scoped(Resync, make)
 }

@@ -48,3 +48,20 @@ export type CapabilitiesPayload = typeof CapabilitiesPayload.Type
 
 export const decodeSyncPayload = Schema.decodeUnknown(SyncPayload)
 export const decodeCapabilitiesPayload = Schema.decodeUnknown(CapabilitiesPayload)
+
+/** `{upserts, deletes}` of a batch of keyed changes, each array in the batch's order. */
+export const fromBatch = <C extends { readonly _tag: "Upsert" | "Delete" }, U, D>(
+  batch: Iterable<C>,
+  upsert: (change: Extract<C, { readonly _tag: "Upsert" }>) => U,
+  remove: (change: Extract<C, { readonly _tag: "Delete" }>) => D,
+): { readonly upserts: Array<U>; readonly deletes: Array<D> } => {
+  const upserts: Array<U> = []
+  const deletes: Array<D> = []
+  const isUpsert = (change: C): change is Extract<C, { readonly _tag: "Upsert" }> => change._tag === "Upsert"
+  const isDelete = (change: C): change is Extract<C, { readonly _tag: "Delete" }> => change._tag === "Delete"
+  for (const change of batch) {
+    if (isUpsert(change)) upserts.push(upsert(change))
+    else if (isDelete(change)) deletes.push(remove(change))
+  }
+  return { upserts, deletes }
+}

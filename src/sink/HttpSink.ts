@@ -8,9 +8,9 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Duration, Effect, Layer, Option, type Redacted } from "effect"
+import { Duration, Effect, Layer, Option, type Redacted, type Schema } from "effect"
 import { parseRetryAfter } from "../http/RetryAfter.js"
-import type { SyncPayload } from "../record/Payload.js"
+import { SyncPayload } from "../record/Payload.js"
 import {
   InstanceSink,
   type InstanceSinkService,
@@ -72,23 +72,28 @@ const classify = (response: HttpClientResponse.HttpClientResponse) =>
     return yield* new SinkRejected({ status, body })
   })
 
-/** One JSON POST per call, classified into success, `SinkUnavailable` or `SinkRejected`. */
-export const makePoster = (
+/**
+ * One JSON POST per call, its body encoded with `schema` (the exported wire Schemas), classified
+ * into success, `SinkUnavailable` or `SinkRejected`.
+ */
+export const makePoster = <A, I>(
   options: HttpSinkOptions,
-): Effect.Effect<(body: unknown) => Effect.Effect<void, SinkError>, never, HttpClient.HttpClient> =>
+  schema: Schema.Schema<A, I>,
+): Effect.Effect<(body: A) => Effect.Effect<void, SinkError>, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const url = options.url.toString()
     const timeout = Duration.decode(options.timeout)
     const token = options.bearerToken ?? Effect.succeedNone
 
-    return (body: unknown) =>
+    const encode = HttpClientRequest.schemaBodyJson(schema)
+    return (body: A) =>
       Effect.gen(function* () {
         const bearer = yield* token
-        const request = HttpClientRequest.post(url).pipe(
+        const request = yield* HttpClientRequest.post(url).pipe(
           HttpClientRequest.acceptJson,
-          HttpClientRequest.bodyUnsafeJson(body),
           Option.isSome(bearer) ? HttpClientRequest.bearerToken(bearer.value) : (request) => request,
+          (request) => encode(request, body),
         )
         const response = yield* client.execute(request)
         yield* classify(response)
@@ -101,13 +106,25 @@ export const makePoster = (
         Effect.catchTag("RequestError", "ResponseError", (error) =>
           Effect.fail(new SinkUnavailable({ reason: describeFailure(error), cause: error })),
         ),
+        // Sending it could only draw a 400: refused here, so the batch is split like a 400's.
+        Effect.catchTag("HttpBodyError", (error) =>
+          Effect.fail(
+            new SinkRejected({
+              status: 0,
+              body: `not sent: ${String(error.reason._tag === "SchemaError" ? error.reason.error.message : error.reason.error)}`.slice(
+                0,
+                BODY_EXCERPT,
+              ),
+            }),
+          ),
+        ),
       )
   })
 
 export const make = (
   options: HttpSinkOptions,
 ): Effect.Effect<InstanceSinkService, never, HttpClient.HttpClient> =>
-  Effect.map(makePoster(options), (post) => InstanceSink.make((payload: SyncPayload) => post(payload)))
+  Effect.map(makePoster(options, SyncPayload), (post) => InstanceSink.make(post))
 
 /** Needs an `HttpClient`, e.g. `NodeHttpClient.layerUndici`. */
 export const layer = (options: HttpSinkOptions): Layer.Layer<InstanceSink, never, HttpClient.HttpClient> =>

@@ -22,6 +22,7 @@ export class SinkUnavailable extends Data.TaggedError("SinkUnavailable")<{
 
 /** The receiver refused the payload for good (a 4xx other than 408 and 429): never retried as is. */
 export class SinkRejected extends Data.TaggedError("SinkRejected")<{
+  /** The HTTP status; 0 when the payload failed its wire Schema and was never sent. */
   readonly status: number
   /** The start of the response body, for the log. */
   readonly body: string

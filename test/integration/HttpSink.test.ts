@@ -4,7 +4,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Metric, Stream } from "effect"
+import { Duration, Effect, Layer, Metric, Queue, Stream } from "effect"
 import * as Metrics from "../../src/metrics/Metrics.js"
 import * as Pipeline from "../../src/pipeline/Pipeline.js"
 import type { Change } from "../../src/record/Change.js"
@@ -129,14 +129,18 @@ describe("HTTP sender against a real receiver", () => {
         let maxPending = 0
         yield* Effect.scoped(
           Effect.gen(function* () {
-            const pipeline = yield* Pipeline.make({ ...options, debounceWindowMs: 20 })
+            const queue = yield* Queue.unbounded<ReadonlyArray<Change>>()
+            const pipeline = yield* Pipeline.make(
+              { ...options, debounceWindowMs: 20 },
+              Pipeline.fromChangeQueue(queue),
+            )
             for (let i = 0; i < 1_000; i++) {
-              yield* pipeline.offer(upsert(`id-${i % 200}`, { v: String(i) }))
+              yield* Queue.offer(queue, [upsert(`id-${i % 200}`, { v: String(i) })])
               maxPending = Math.max(maxPending, yield* pipeline.pending)
               if (i % 100 === 99) yield* Effect.sleep("30 millis")
               if (i === 600) yield* Effect.promise(() => receiver.start())
             }
-            yield* pipeline.drain
+            // Closing the scope is the shutdown: the final flush delivers everything pending.
           }),
         ).pipe(Effect.provide(sinkLayer()))
         expect(maxPending).toBeLessThanOrEqual(200)

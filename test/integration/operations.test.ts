@@ -2,10 +2,10 @@
  * Operations against the real control plane: resync (periodic and requested), /readyz before and
  * after the initial lists, /metrics.
  */
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option, Queue } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { SyncPipeline } from "../../src/pipeline/Pipeline.js"
 import * as Change from "../../src/record/Change.js"
+import { ChangeQueue } from "../../src/record/ChangeQueue.js"
 import { toInstanceRecord } from "../../src/record/Instance.js"
 import {
   adminRequest,
@@ -112,7 +112,9 @@ describe("resync", () => {
       { group: "", version: "v1", kind: "ConfigMap" },
       { name: "ghost", namespace: ns, creationTimestamp: "2026-01-01T00:00:00Z" },
     )!
-    await controller.runtime.runPromise(Effect.flatMap(SyncPipeline, (p) => p.offer(Change.upsert(ghost))))
+    await controller.runtime.runPromise(
+      Effect.flatMap(ChangeQueue, (queue) => Queue.offer(queue, [Change.upsert(ghost)])),
+    )
     await eventually(
       () => receiver.state.has(ghost.id),
       () => "ghost not seeded",

@@ -1,5 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, FiberId, Layer, Ref, Scope, Stream, TestClock } from "effect"
+import {
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberId,
+  Layer,
+  Queue,
+  Ref,
+  Scope,
+  Stream,
+  SubscriptionRef,
+  TestClock,
+} from "effect"
+import { Leadership } from "../../../src/leader/Leadership.js"
 import * as Pipeline from "../../../src/pipeline/Pipeline.js"
 import type { Change } from "../../../src/record/Change.js"
 import type { SyncPayload } from "../../../src/record/Payload.js"
@@ -61,12 +76,20 @@ const recordingSink = (
  */
 const settle = TestClock.adjust(0)
 
+/** A pipeline fed the way production feeds it: through a queue of network reads. */
+const started = (opts: Pipeline.PipelineOptions) =>
+  Effect.gen(function* () {
+    const queue = yield* Queue.unbounded<ReadonlyArray<Change>>()
+    const pipeline = yield* Pipeline.make(opts, Pipeline.fromChangeQueue(queue))
+    return { ...pipeline, offer: (change: Change) => Queue.offer(queue, [change]) }
+  })
+
 describe("Pipeline", () => {
   it.effect("interruption flushes everything pending, including entries inside their debounce window", () =>
     Effect.gen(function* () {
       const sink = yield* recordingSink(() => Effect.void)
       const scope = yield* Scope.make()
-      const pipeline = yield* Pipeline.make(options).pipe(Scope.extend(scope), Effect.provide(sink.layer))
+      const pipeline = yield* started(options).pipe(Scope.extend(scope), Effect.provide(sink.layer))
       yield* pipeline.offer(upsert("ripe"))
       yield* TestClock.adjust(10_000)
       yield* settle
@@ -156,7 +179,7 @@ describe("Pipeline", () => {
           ),
         )
         const scope = yield* Scope.make()
-        const pipeline = yield* Pipeline.make({ ...options, debounceWindowMs: 100 }).pipe(
+        const pipeline = yield* started({ ...options, debounceWindowMs: 100 }).pipe(
           Scope.extend(scope),
           Effect.provide(sink.layer),
         )
@@ -199,7 +222,7 @@ describe("Pipeline", () => {
           : Effect.void,
       )
       const scope = yield* Scope.make()
-      const pipeline = yield* Pipeline.make({ ...options, debounceWindowMs: 0 }).pipe(
+      const pipeline = yield* started({ ...options, debounceWindowMs: 0 }).pipe(
         Scope.extend(scope),
         Effect.provide(sink.layer),
       )
@@ -233,5 +256,48 @@ describe("Pipeline", () => {
         expect(delivered).not.toContain("poisoned")
         expect(new Set(delivered).size).toBe(49)
       }),
+  )
+
+  it.effect(
+    "fencing: a deposed leader sends nothing and keeps its changes; leading again, it sends them",
+    () =>
+      Effect.gen(function* () {
+        const sink = yield* recordingSink(() => Effect.void)
+        const leadership = yield* SubscriptionRef.make(false)
+        const scope = yield* Scope.make()
+        const pipeline = yield* started({ ...options, debounceWindowMs: 0 }).pipe(
+          Scope.extend(scope),
+          Effect.provide(sink.layer),
+          Effect.provideService(Leadership, leadership),
+        )
+        yield* pipeline.offer(upsert("a"))
+        yield* TestClock.adjust(60_000)
+        yield* settle
+        expect(yield* sink.attempts).toBe(0)
+        expect(yield* pipeline.pending).toBe(1)
+        yield* SubscriptionRef.set(leadership, true)
+        yield* TestClock.adjust(60_000)
+        yield* settle
+        expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.name))).toEqual([["a"]])
+        yield* Scope.close(scope, Exit.void)
+      }),
+  )
+
+  it.effect("a delivery cut short by interruption is sent again by the final flush", () =>
+    Effect.gen(function* () {
+      const sink = yield* recordingSink((_, attempt) => (attempt === 0 ? Effect.never : Effect.void))
+      const scope = yield* Scope.make()
+      const pipeline = yield* started({ ...options, debounceWindowMs: 0 }).pipe(
+        Scope.extend(scope),
+        Effect.provide(sink.layer),
+      )
+      yield* pipeline.offer(upsert("a"))
+      yield* settle
+      expect(yield* sink.attempts).toBe(1)
+      expect(yield* pipeline.pending).toBe(0) // in flight: in no queue at all
+      yield* Scope.close(scope, Exit.interrupt(FiberId.none))
+      expect(yield* sink.attempts).toBe(2)
+      expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.name))).toEqual([["a"]])
+    }),
   )
 })

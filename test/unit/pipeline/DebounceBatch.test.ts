@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Queue, Ref, Stream, TestClock } from "effect"
-import * as Batcher from "../../../src/pipeline/Batcher.js"
+import { instanceCodec } from "../../../src/pipeline/Coalescer.js"
+import * as DebounceBatch from "../../../src/pipeline/DebounceBatch.js"
 import type { Change } from "../../../src/record/Change.js"
 import { idOf } from "../../../src/record/Change.js"
 import { record, remove, upsert } from "../fixtures.js"
@@ -10,20 +11,30 @@ interface Emitted {
   readonly batch: ReadonlyArray<Change>
 }
 
-const defaults: Batcher.BatcherOptions = {
+const defaults: DebounceBatch.CoalescerOptions = {
   debounceWindowMs: 1_000,
   debounceMaxWaitMs: 60_000,
   batchFlushIntervalMs: 0,
   batchMaxSize: 50,
 }
 
+/** The production operator over fresh keyed state for instance changes. */
+const debounceBatch =
+  (options: DebounceBatch.CoalescerOptions) =>
+  <E, R>(changes: Stream.Stream<Change, E, R>) =>
+    Stream.unwrap(
+      Effect.map(DebounceBatch.make(options, instanceCodec), (keyed) =>
+        DebounceBatch.debounceBatch(keyed)(changes),
+      ),
+    )
+
 /** Feeds changes into `debounceBatch` and records every batch with the virtual time it left at. */
-const setup = (options: Partial<Batcher.BatcherOptions> = {}) =>
+const setup = (options: Partial<DebounceBatch.CoalescerOptions> = {}) =>
   Effect.gen(function* () {
     const input = yield* Queue.unbounded<Change>()
     const emitted = yield* Ref.make<ReadonlyArray<Emitted>>([])
     yield* Stream.fromQueue(input).pipe(
-      Batcher.debounceBatch({ ...defaults, ...options }),
+      debounceBatch({ ...defaults, ...options }),
       Stream.runForEach((batch) =>
         Effect.flatMap(Clock.currentTimeMillis, (at) =>
           Ref.update(emitted, (all) => [...all, { at, batch }]),
@@ -205,7 +216,7 @@ describe("debounceBatch", () => {
   it.scoped("when the input ends, everything pending leaves at once, ripe or not", () =>
     Effect.gen(function* () {
       const batches = yield* Stream.make(upsert("a"), upsert("b"), remove("c")).pipe(
-        Batcher.debounceBatch({ ...defaults, debounceWindowMs: 60_000 }),
+        debounceBatch({ ...defaults, debounceWindowMs: 60_000 }),
         Stream.runCollect,
       )
       // The delete left as soon as it arrived; the rest on the end of input, with the virtual
@@ -218,7 +229,7 @@ describe("debounceBatch", () => {
   it.effect("an upstream failure fails the stream", () =>
     Effect.gen(function* () {
       const result = yield* Stream.concat(Stream.make(upsert("a")), Stream.fail("boom")).pipe(
-        Batcher.debounceBatch(defaults),
+        debounceBatch(defaults),
         Stream.runCollect,
         Effect.flip,
       )
