@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Metric, Queue, Stream } from "effect"
 import * as Metrics from "../../src/metrics/Metrics.js"
 import * as Pipeline from "../../src/pipeline/Pipeline.js"
-import type { Change } from "../../src/record/Change.js"
+import * as Change from "../../src/record/Change.js"
 import * as HttpSink from "../../src/sink/HttpSink.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 import { record, upsert } from "../unit/fixtures.js"
@@ -34,7 +34,7 @@ const sinkLayer = (timeout: Duration.DurationInput = "5 seconds") =>
   HttpSink.layer({ url: receiver.url, timeout }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 const run = (
-  changes: ReadonlyArray<Change>,
+  changes: ReadonlyArray<Change.Change>,
   overrides: Partial<Pipeline.PipelineOptions> = {},
   timeout?: Duration.DurationInput,
 ) =>
@@ -51,6 +51,16 @@ describe("HTTP sender against a real receiver", () => {
       expect(receiver.requests).toHaveLength(1)
       expect(receiver.requests[0]!.headers["content-type"]).toMatch(/^application\/json/)
       expect(receiver.requests[0]!.payload).toEqual({ upserts: [record("a", { app: "web" })], deletes: [] })
+    }),
+  )
+
+  it.live("encodes with the wire Schema: an entry that breaks it is never sent, the others arrive", () =>
+    Effect.gen(function* () {
+      const broken = { ...record("broken"), createdAt: "yesterday" } // not RFC 3339 with seconds
+      yield* run([upsert("a"), Change.upsert(broken), upsert("b")])
+      // Halved down to the broken entry; no request ever carried it.
+      expect(receiver.requests.flatMap((r) => r.payload.upserts.map((u) => u.id))).not.toContain(broken.id)
+      expect([...receiver.state.keys()].sort()).toEqual([record("a").id, record("b").id].sort())
     }),
   )
 
@@ -129,7 +139,7 @@ describe("HTTP sender against a real receiver", () => {
         let maxPending = 0
         yield* Effect.scoped(
           Effect.gen(function* () {
-            const queue = yield* Queue.unbounded<ReadonlyArray<Change>>()
+            const queue = yield* Queue.unbounded<ReadonlyArray<Change.Change>>()
             const pipeline = yield* Pipeline.make(
               { ...options, debounceWindowMs: 20 },
               Pipeline.fromChangeQueue(queue),
