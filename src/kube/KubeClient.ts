@@ -23,7 +23,6 @@ export interface KubeRequestOptions {
   readonly query?: KubeConnection.KubeQuery | undefined
   /** Overrides `Accept: application/json`, e.g. with `MediaType.partialObjectMetadataList`. */
   readonly accept?: string | undefined
-  readonly headers?: Readonly<Record<string, string>> | undefined
   /** Per-request timeout for the whole exchange including the body; default from `KubeClientOptions`. */
   readonly timeout?: Duration.DurationInput | undefined
 }
@@ -33,7 +32,10 @@ export interface WithSchema<A, I, R> {
   readonly schema: Schema.Schema<A, I, R>
 }
 
-export interface KubeStreamOptions extends KubeRequestOptions {
+/** A streaming GET has no overall timeout (a watch lasts minutes); its head must come within `requestTimeout`. */
+export interface KubeStreamOptions {
+  readonly query?: KubeConnection.KubeQuery | undefined
+  readonly accept?: string | undefined
   /** A body silent this long fails the next read with `"idle"`. Default: no limit. */
   readonly idleTimeout?: Duration.DurationInput
 }
@@ -118,7 +120,7 @@ const make = (
       const { method, path } = request
       const timeout = opts.timeout === undefined ? requestTimeout : Duration.decode(opts.timeout)
       return Effect.scoped(
-        connection.send({ ...request, query: opts.query, accept: opts.accept, headers: opts.headers }).pipe(
+        connection.send({ ...request, query: opts.query, accept: opts.accept }).pipe(
           Effect.flatMap((response) =>
             response.text.pipe(Effect.mapError((e) => fromHttpClientError(method, path, e))),
           ),
@@ -139,7 +141,7 @@ const make = (
       put: (path, body, opts) => exchange({ method: "PUT", path, body }, opts),
       openLines: (path, opts) =>
         connection.open(
-          { path, query: opts?.query, accept: opts?.accept, headers: opts?.headers },
+          { path, query: opts?.query, accept: opts?.accept },
           opts?.idleTimeout === undefined ? 0 : Duration.toMillis(opts.idleTimeout),
         ),
     })

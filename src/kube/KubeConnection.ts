@@ -30,10 +30,12 @@ export interface KubeRequest {
   readonly query?: KubeQuery | undefined
   /** Default `application/json`. */
   readonly accept?: string | undefined
-  readonly headers?: Readonly<Record<string, string>> | undefined
   /** Sent as JSON. */
   readonly body?: unknown
 }
+
+/** A streaming request is a GET without a body. */
+export type KubeStreamRequest = Omit<KubeRequest, "method" | "body">
 
 export interface KubeConnectionOptions extends KubeTransport.KubeTransportOptions {
   /** How long a streaming request may wait for the answer's head. */
@@ -50,7 +52,7 @@ export interface KubeConnection {
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, KubeError, Scope.Scope>
   /** A streaming GET (twice on 401): the 2xx answer's lines, read as long as the scope lives. */
   readonly open: (
-    request: Omit<KubeRequest, "method" | "body">,
+    request: KubeStreamRequest,
     idleMs: number,
   ) => Effect.Effect<LineReader.LineReader, KubeError, Scope.Scope>
 }
@@ -123,13 +125,9 @@ export const make = (
     // A failed resolution (exec plugin down, token file missing) is not kept: the next request retries it.
     const cachedTransport = Effect.tapError(cached, () => invalidate)
 
-    const headersOf = (
-      request: Omit<KubeRequest, "method" | "body">,
-      auth: Readonly<Record<string, string>>,
-    ) => ({
+    const headersOf = (request: KubeStreamRequest, auth: Readonly<Record<string, string>>) => ({
       Accept: request.accept ?? MediaType.json,
       "User-Agent": options.userAgent,
-      ...request.headers,
       ...auth,
     })
 
@@ -174,7 +172,7 @@ export const make = (
     const serverUrl = new URL(source.server)
     const basePath = serverUrl.pathname.replace(/\/$/, "")
     /** One streaming GET straight on the transport's dispatcher: its head, then lines to read. */
-    const openOnce = (request: Omit<KubeRequest, "method" | "body">, idleMs: number) =>
+    const openOnce = (request: KubeStreamRequest, idleMs: number) =>
       Effect.gen(function* () {
         const { dispatcher, headers } = yield* cachedTransport
         const query = new URLSearchParams(queryParams(request.query)).toString()
@@ -194,7 +192,7 @@ export const make = (
         return opened
       })
 
-    const open = (request: Omit<KubeRequest, "method" | "body">, idleMs: number) =>
+    const open = (request: KubeStreamRequest, idleMs: number) =>
       Effect.gen(function* () {
         let opened = yield* openOnce(request, idleMs)
         if (opened.head.status === 401) {
