@@ -7,20 +7,18 @@
  */
 import { createHash } from "node:crypto"
 import type * as https from "node:https"
+import type * as tls from "node:tls"
 import type { KubeConfig } from "@kubernetes/client-node"
 import * as Effect from "effect/Effect"
 import { KubeConfigError } from "./KubeError.js"
 
 /** TLS material; requests that share it may share connections. */
-export interface KubeTls {
-  readonly ca?: string | Buffer | Array<string | Buffer>
-  readonly cert?: string | Buffer | Array<string | Buffer>
-  readonly key?: string | Buffer | Array<string | Buffer>
-  readonly pfx?: unknown
-  readonly passphrase?: string
-  readonly rejectUnauthorized?: boolean
-  readonly servername?: string
-}
+export type KubeTls = Readonly<
+  Pick<
+    tls.ConnectionOptions,
+    "ca" | "cert" | "key" | "pfx" | "passphrase" | "rejectUnauthorized" | "servername"
+  >
+>
 
 export interface KubeAuthMaterial {
   /** `Authorization`, `Impersonate-User`, … — secrets: never log these. */
@@ -60,25 +58,29 @@ export const resolveAuth = (kubeConfig: KubeConfig): Effect.Effect<KubeAuthMater
         if (v !== undefined && v !== "") headers[name] = v
       }
       if (options.auth) headers.Authorization = `Basic ${Buffer.from(options.auth).toString("base64")}`
-      const tls: Record<string, unknown> = {}
-      if (options.ca !== undefined) tls.ca = options.ca
-      if (options.cert !== undefined) tls.cert = options.cert
-      if (options.key !== undefined) tls.key = options.key
-      if (options.pfx !== undefined) tls.pfx = options.pfx
-      if (options.passphrase !== undefined) tls.passphrase = options.passphrase
-      if (options.rejectUnauthorized !== undefined) tls.rejectUnauthorized = options.rejectUnauthorized
-      if (options.servername !== undefined) tls.servername = options.servername
+      // Only what is set: an absent option must stay absent, not become an explicit `undefined`.
+      const material: KubeTls = {
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+        ...(options.cert === undefined ? {} : { cert: options.cert }),
+        ...(options.key === undefined ? {} : { key: options.key }),
+        ...(options.pfx === undefined ? {} : { pfx: options.pfx }),
+        ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
+        ...(options.rejectUnauthorized === undefined
+          ? {}
+          : { rejectUnauthorized: options.rejectUnauthorized }),
+        ...(options.servername === undefined ? {} : { servername: options.servername }),
+      }
       const cluster = kubeConfig.getCurrentCluster()
       return {
         headers,
-        tls: tls as KubeTls,
+        tls: material,
         transportKey: digest([
           cluster?.server,
           cluster?.proxyUrl,
           options.ca,
           options.cert,
           options.key,
-          options.pfx as unknown,
+          options.pfx,
           options.passphrase,
           options.rejectUnauthorized,
           options.servername,

@@ -19,6 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { KubeConfigError } from "./KubeError.js"
 import { identityOf, type KubeIdentity } from "./KubeIdentity.js"
 
@@ -48,33 +49,11 @@ export class KubeConfigSource extends Context.Tag("k8s-vectordb-sync/KubeConfigS
   KubeConfigSource,
   KubeConfigSourceShape
 >() {
-  /** Loaders, for programs that want the source itself (e.g. to log where credentials came from). */
-  static readonly fromDefault = (options?: LoadOptions & InClusterOptions) => fromDefault(options)
-  static readonly fromFiles = (files: ReadonlyArray<string>, options?: LoadOptions) =>
-    fromFiles(files, options)
-  static readonly fromString = (yaml: string, options?: LoadOptions) => fromString(yaml, options)
-  static readonly inCluster = (options?: InClusterOptions) => inCluster(options)
-  static readonly fromKubeConfig = (kubeConfig: KubeConfig, origin: string, options?: LoadOptions) =>
-    fromKubeConfig(kubeConfig, origin, options)
-
-  static readonly layer = (
-    kubeConfig: KubeConfig,
-    origin = "provided KubeConfig",
-  ): Layer.Layer<KubeConfigSource, KubeConfigError> =>
-    Layer.effect(KubeConfigSource, fromKubeConfig(kubeConfig, origin))
   static readonly layerFromFile = (
     file: string,
     options?: LoadOptions,
   ): Layer.Layer<KubeConfigSource, KubeConfigError> =>
     Layer.effect(KubeConfigSource, fromFiles([file], options))
-  static readonly layerFromString = (
-    yaml: string,
-    options?: LoadOptions,
-  ): Layer.Layer<KubeConfigSource, KubeConfigError> =>
-    Layer.effect(KubeConfigSource, fromString(yaml, options))
-  static readonly layerInCluster = (
-    options?: InClusterOptions,
-  ): Layer.Layer<KubeConfigSource, KubeConfigError> => Layer.effect(KubeConfigSource, inCluster(options))
   static readonly layerFromDefault: Layer.Layer<KubeConfigSource, KubeConfigError> = Layer.effect(
     KubeConfigSource,
     Effect.suspend(() => fromDefault()),
@@ -91,13 +70,35 @@ const attempt = <A>(what: string, f: () => A): Effect.Effect<A, KubeConfigError>
 
 const errorMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
+/** The part of a kubeconfig that names token files; the rest is client-node's to read. */
+const TokenFileUsers = Schema.Struct({
+  users: Schema.optional(
+    Schema.NullishOr(
+      Schema.Array(
+        Schema.Struct({
+          name: Schema.optional(Schema.Unknown),
+          user: Schema.optional(
+            Schema.NullishOr(
+              Schema.Struct({
+                tokenFile: Schema.optional(Schema.Unknown),
+                "token-file": Schema.optional(Schema.Unknown),
+              }),
+            ),
+          ),
+        }),
+      ),
+    ),
+  ),
+})
+const decodeTokenFileUsers = Schema.decodeUnknownOption(TokenFileUsers)
+
 /**
  * client-node ignores client-go's `tokenFile` user field and reads its own `token-file` only once,
  * at load time. Both are rewritten to its token-file authenticator, which re-reads the file (as
  * client-go does), so a kubeconfig pointing at a rotated token keeps working.
  */
 const withTokenFiles = (kubeConfig: KubeConfig, yaml: string, baseDir: string): void => {
-  const raw = loadYaml<{ users?: ReadonlyArray<{ name?: unknown; user?: Record<string, unknown> }> }>(yaml)
+  const raw = Option.getOrUndefined(decodeTokenFileUsers(loadYaml<unknown>(yaml)))
   const tokenFiles = new Map<string, string>()
   for (const entry of raw?.users ?? []) {
     const file = entry.user?.tokenFile ?? entry.user?.["token-file"]

@@ -74,7 +74,7 @@ type TlsOptions = Pick<
 const connectOptions = (url: URL, material: KubeTls): TlsOptions => {
   const servername = serverName(url, material)
   return {
-    ...(material as TlsOptions),
+    ...material,
     ...(servername === undefined ? {} : { servername }),
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The wire shapes of list and watch responses and the media types that make them metadata-only.
- * The watcher builds its state machine on these; this module only names and decodes them.
+ * The wire shapes of list and watch requests and responses, and the media types that make them
+ * metadata-only. The watcher builds its state machine on these; this module only names them.
  */
 import * as Schema from "effect/Schema"
 
@@ -12,19 +12,6 @@ export const MediaType = {
   /** For WATCH (and GET of one object): event objects become `PartialObjectMetadata`. */
   partialObjectMetadata: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
 } as const
-
-export const WatchEventType = Schema.Literal("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
-export type WatchEventType = typeof WatchEventType.Type
-
-/**
- * One line of a watch stream. `object` is the object (or, for `BOOKMARK`, a shell carrying only
- * `metadata.resourceVersion`; for `ERROR`, a `Status` — see `KubeApiError.fromWatchEvent`).
- */
-export const WatchEvent = Schema.Struct({
-  type: WatchEventType,
-  object: Schema.Unknown,
-})
-export type WatchEvent = typeof WatchEvent.Type
 
 export const ListMeta = Schema.Struct({
   resourceVersion: Schema.optional(Schema.String),

@@ -1,19 +1,15 @@
 /**
  * Kubernetes access: credentials from a kubeconfig or the pod's service account, authenticated
- * JSON requests, watch streams and paginated lists, and the errors they fail with.
+ * JSON requests, streaming GETs read line by line, and the errors they fail with.
  */
 export { type KubeAuthMaterial, type KubeTls, resolveAuth } from "./KubeAuth.js"
 export {
-  type KubeBodyOptions,
   KubeClient,
   type KubeClientOptions,
   type KubeClientShape,
-  type KubeListOptions,
   type KubeQuery,
-  type KubeRequest,
   type KubeRequestOptions,
-  type KubeWatchOptions,
-  UserInfo,
+  type KubeStreamOptions,
   type WithSchema,
 } from "./KubeClient.js"
 export {
@@ -48,12 +44,4 @@ export {
   StatusDetails,
   statusFromUnknown,
 } from "./KubeStatus.js"
-export {
-  ListMeta,
-  ListPage,
-  MediaType,
-  WatchEvent,
-  WatchEventType,
-  type WatchParams,
-  watchQuery,
-} from "./KubeWatch.js"
+export { ListMeta, ListPage, MediaType, type WatchParams, watchQuery } from "./KubeWatch.js"

@@ -9,6 +9,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Duration, Effect, Layer, Option, type Redacted, type Schema } from "effect"
+import { describeFailure } from "../http/DescribeCause.js"
 import { parseRetryAfter } from "../http/RetryAfter.js"
 import { SyncPayload } from "../record/Payload.js"
 import {
@@ -34,21 +35,6 @@ const BODY_EXCERPT = 512
  * busy, not that an entry is bad: they retry like a 5xx instead of setting data aside.
  */
 const RETRIED_CLIENT_ERRORS = new Set([401, 403, 404, 408, 429])
-
-/**
- * The platform's message says only "Transport error (POST url)"; the cause chain says what went
- * wrong (refused, reset, TLS, a malformed answer), which is what an operator needs in the log.
- */
-const describeFailure = (error: { readonly message: string; readonly cause?: unknown }): string => {
-  const causes: Array<string> = []
-  let cause: unknown = error.cause
-  for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
-    const code = (cause as { code?: unknown }).code
-    causes.push(typeof code === "string" ? `${code}: ${cause.message}` : cause.message)
-    cause = cause.cause
-  }
-  return causes.length === 0 ? error.message : `${error.message}: ${causes.join(": ")}`
-}
 
 const classify = (response: HttpClientResponse.HttpClientResponse) =>
   Effect.gen(function* () {

@@ -6,8 +6,8 @@
  *   npm run demo            keeps running afterwards: try kubectl with the printed kubeconfig; Ctrl-C stops
  *   npm run demo -- --once  stops by itself after the scripted changes (what CI runs)
  */
-import { Duration, Effect, Logger, LogLevel } from "effect"
-import { KubeClient } from "../../src/kube/KubeClient.js"
+import { Duration, Logger, LogLevel } from "effect"
+import { expectOk, makeKubeLoad } from "../bench/KubeLoad.js"
 import { ControlPlane } from "../kube/ControlPlane.js"
 import { startController } from "../support/controller.js"
 import { startReceiver } from "../support/Receiver.js"
@@ -59,35 +59,37 @@ const main = async () => {
       apiBindAddress: { host: "127.0.0.1", port: 0 },
     },
   })
-  const client = await controller.runtime.runPromise(KubeClient)
-  const kube = <A>(effect: Effect.Effect<A, unknown>) => controller.runtime.runPromise(Effect.orDie(effect))
+  // The demo's own changes go over plain HTTPS as admin, as kubectl's would: not through the controller.
+  const admin = makeKubeLoad(
+    { server: info.server, caFile: info.caFile, certFile: info.adminCertFile, keyFile: info.adminKeyFile },
+    2,
+  )
+  const kube = async (method: string, path: string, body?: unknown, contentType?: string) =>
+    expectOk(await admin.send(method, path, body, contentType), `${method} ${path}`)
   await until("the controller to be ready", controller.ready)
   say("  ready: every watched type has been listed")
 
   say("▶ creating namespace demo with a Deployment, a Service and a ConfigMap")
-  await kube(client.post("/api/v1/namespaces", { metadata: { name: "demo" } }))
-  await kube(
-    client.post("/apis/apps/v1/namespaces/demo/deployments", {
-      metadata: { name: "web", labels: { app: "web" }, annotations: { description: "Main web server" } },
-      spec: {
-        replicas: 0,
-        selector: { matchLabels: { app: "web" } },
-        template: {
-          metadata: { labels: { app: "web" } },
-          spec: { containers: [{ name: "web", image: "nginx" }] },
-        },
+  await kube("POST", "/api/v1/namespaces", { metadata: { name: "demo" } })
+  await kube("POST", "/apis/apps/v1/namespaces/demo/deployments", {
+    metadata: { name: "web", labels: { app: "web" }, annotations: { description: "Main web server" } },
+    spec: {
+      replicas: 0,
+      selector: { matchLabels: { app: "web" } },
+      template: {
+        metadata: { labels: { app: "web" } },
+        spec: { containers: [{ name: "web", image: "nginx" }] },
       },
-    }),
-  )
-  await kube(
-    client.post("/api/v1/namespaces/demo/services", {
-      metadata: { name: "web", labels: { app: "web" } },
-      spec: { selector: { app: "web" }, ports: [{ port: 80 }] },
-    }),
-  )
-  await kube(
-    client.post("/api/v1/namespaces/demo/configmaps", { metadata: { name: "settings" }, data: { a: "b" } }),
-  )
+    },
+  })
+  await kube("POST", "/api/v1/namespaces/demo/services", {
+    metadata: { name: "web", labels: { app: "web" } },
+    spec: { selector: { app: "web" }, ports: [{ port: 80 }] },
+  })
+  await kube("POST", "/api/v1/namespaces/demo/configmaps", {
+    metadata: { name: "settings" },
+    data: { a: "b" },
+  })
   await until("the objects to arrive", () =>
     ["demo/apps/v1/Deployment/web", "demo/v1/Service/web", "demo/v1/ConfigMap/settings"].every((id) =>
       receiver.state.has(id),
@@ -96,9 +98,10 @@ const main = async () => {
 
   say("▶ labelling the Deployment tier=frontend (sent after the 1 s debounce window)")
   await kube(
-    client.patch("/apis/apps/v1/namespaces/demo/deployments/web", {
-      metadata: { labels: { tier: "frontend" } },
-    }),
+    "PATCH",
+    "/apis/apps/v1/namespaces/demo/deployments/web",
+    { metadata: { labels: { tier: "frontend" } } },
+    "application/merge-patch+json",
   )
   await until(
     "the label change",
@@ -106,7 +109,7 @@ const main = async () => {
   )
 
   say("▶ deleting the ConfigMap (deletes are not debounced)")
-  await kube(client.del("/api/v1/namespaces/demo/configmaps/settings"))
+  await kube("DELETE", "/api/v1/namespaces/demo/configmaps/settings")
   await until("the delete", () => !receiver.state.has("demo/v1/ConfigMap/settings"))
 
   say("▶ what the receiver holds for namespace demo now:")
@@ -117,6 +120,7 @@ const main = async () => {
   const stop = async () => {
     say("▶ stopping: the controller flushes what is pending, then the control plane stops")
     await controller.stop()
+    admin.close()
     await receiver.close()
     await controlPlane.stop()
     say("done")

@@ -1,21 +1,20 @@
 /**
  * The Kubernetes access layer against a real kube-apiserver: authentication with client
  * certificates and ServiceAccount tokens, Status decoding of real failures, metadata-only lists
- * and a watch whose interruption really ends the request on the server.
+ * paged the way the watcher pages them, and a watch (`openLines`) whose end or interruption really
+ * ends the request on the server.
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
 import { afterAll, beforeAll } from "vitest"
 import {
   isForbidden,
@@ -26,11 +25,18 @@ import {
   KubeApiError,
   KubeClient,
   type KubeClientShape,
+  type KubeError,
+  type KubeQuery,
+  ListPage,
   MediaType,
+  watchQuery,
 } from "../../src/kube/index.js"
+import type { LineReader } from "../../src/kube/LineReader.js"
 import {
+  adminRequest,
   createNamespace,
   deleteNamespace,
+  expectStatus,
   expireResourceVersions,
   type KubeContext,
   kubeContext,
@@ -65,6 +71,62 @@ const ConfigMap = Schema.Struct({
   metadata: Schema.Struct({ name: Schema.String, namespace: Schema.String, uid: Schema.String }),
   data: Schema.Record({ key: Schema.String, value: Schema.String }),
 })
+/** Who the server says we are: a SelfSubjectReview, created (not stored) for the asking client. */
+const whoAmI = (client: KubeClientShape) =>
+  client
+    .post(
+      "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+      { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+      {
+        schema: Schema.Struct({
+          status: Schema.Struct({
+            userInfo: Schema.Struct({ username: Schema.String, groups: Schema.Array(Schema.String) }),
+          }),
+        }),
+      },
+    )
+    .pipe(Effect.map((review) => review.status.userInfo))
+
+/** Every page of a LIST, following `continue` as the watcher does. */
+const listPages = (
+  client: KubeClientShape,
+  path: string,
+  query: KubeQuery = {},
+  accept: string = MediaType.json,
+): Effect.Effect<ReadonlyArray<ListPage>, KubeError> => {
+  const from = (
+    token: string | undefined,
+    pages: ReadonlyArray<ListPage>,
+  ): Effect.Effect<ReadonlyArray<ListPage>, KubeError> =>
+    client
+      .get(path, { accept, query: { ...query, continue: token }, schema: ListPage })
+      .pipe(
+        Effect.flatMap((page) =>
+          page.metadata.continue
+            ? from(page.metadata.continue, [...pages, page])
+            : Effect.succeed([...pages, page]),
+        ),
+      )
+  return from(undefined, [])
+}
+
+const WatchLine = Schema.parseJson(Schema.Struct({ type: Schema.String, object: Schema.Unknown }))
+type WatchLine = typeof WatchLine.Type
+
+/** Reads a watch's events until `last` says one is the last wanted, or the server ends the watch. */
+const readEvents = (reader: LineReader, last: (event: WatchLine) => boolean = () => false) =>
+  Effect.gen(function* () {
+    const events: Array<WatchLine> = []
+    for (let lines = yield* reader.next; lines !== undefined; lines = yield* reader.next) {
+      for (const line of lines) {
+        const event = yield* Schema.decodeUnknown(WatchLine)(line)
+        events.push(event)
+        if (last(event)) return events
+      }
+    }
+    return events
+  })
+
 const PartialObjectMetadata = Schema.Struct({
   kind: Schema.Literal("PartialObjectMetadata"),
   apiVersion: Schema.Literal("meta.k8s.io/v1"),
@@ -83,13 +145,13 @@ describe("admin identity (client certificate in system:masters)", () => {
       expect(names).toContain("default")
       expect(names).toContain("kube-system")
       expect(names).toContain(namespace)
-      const me = yield* client.whoAmI
+      const me = yield* whoAmI(client)
       expect(me.username).toBe("admin")
       expect(me.groups).toContain("system:masters")
     }).pipe(Effect.provide(adminLayer)),
   )
 
-  it.live("creates a ConfigMap and reads it back", () =>
+  it.live("creates a ConfigMap, reads it back and replaces it", () =>
     Effect.gen(function* () {
       const client = yield* KubeClient
       const created = yield* client.post(
@@ -102,14 +164,15 @@ describe("admin identity (client certificate in system:masters)", () => {
       expect(read.metadata.namespace).toBe(namespace)
       expect(read.data).toEqual({ greeting: "hello" })
 
-      const patched = yield* client.patch(
+      const replaced = yield* client.put(
         `${configMapsPath()}/roundtrip`,
-        { data: { greeting: "hi" } },
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "roundtrip" }, data: { greeting: "hi" } },
         { schema: ConfigMap },
       )
-      expect(patched.data).toEqual({ greeting: "hi" })
-      yield* client.del(`${configMapsPath()}/roundtrip`)
-      const gone = yield* Effect.flip(client.get(`${configMapsPath()}/roundtrip`))
+      expect(replaced.metadata.uid).toBe(created.metadata.uid)
+      expect(replaced.data).toEqual({ greeting: "hi" })
+      expectStatus(yield* Effect.promise(() => adminRequest("DELETE", `${configMapsPath()}/roundtrip`)), 200)
+      const gone = yield* Effect.flip(client.get(`${configMapsPath()}/roundtrip`, { schema: Schema.Unknown }))
       expect(isNotFound(gone)).toBe(true)
     }).pipe(Effect.provide(adminLayer)),
   )
@@ -118,19 +181,17 @@ describe("admin identity (client certificate in system:masters)", () => {
     Effect.gen(function* () {
       const client = yield* KubeClient
       for (const name of ["page-a", "page-b", "page-c"]) {
-        yield* client.post(configMapsPath(), {
-          metadata: { name, labels: { suite: "paging" } },
-          data: { secretish: "must-not-come-back" },
-        })
+        yield* client.post(
+          configMapsPath(),
+          { metadata: { name, labels: { suite: "paging" } }, data: { secretish: "must-not-come-back" } },
+          { schema: Schema.Unknown },
+        )
       }
-      const pages = Chunk.toReadonlyArray(
-        yield* Stream.runCollect(
-          client.listPages(configMapsPath(), {
-            accept: MediaType.partialObjectMetadataList,
-            limit: 2,
-            query: { labelSelector: "suite=paging" },
-          }),
-        ),
+      const pages = yield* listPages(
+        client,
+        configMapsPath(),
+        { limit: 2, labelSelector: "suite=paging" },
+        MediaType.partialObjectMetadataList,
       )
       expect(pages.length).toBe(2)
       expect(pages[0]?.metadata.continue).toBeTruthy()
@@ -147,7 +208,9 @@ describe("admin identity (client certificate in system:masters)", () => {
   it.live("decodes a missing resource as 404 NotFound", () =>
     Effect.gen(function* () {
       const client = yield* KubeClient
-      const error = yield* Effect.flip(client.get(`${configMapsPath()}/does-not-exist`))
+      const error = yield* Effect.flip(
+        client.get(`${configMapsPath()}/does-not-exist`, { schema: Schema.Unknown }),
+      )
       expect(error._tag).toBe("KubeApiError")
       if (error._tag !== "KubeApiError") return
       expect(error.code).toBe(404)
@@ -163,7 +226,7 @@ describe("unprivileged identity (client certificate, no RBAC grants)", () => {
   it.live("gets a decoded 403 Forbidden", () =>
     Effect.gen(function* () {
       const client = yield* KubeClient
-      const error = yield* Effect.flip(client.get("/api/v1/namespaces"))
+      const error = yield* Effect.flip(client.get("/api/v1/namespaces", { schema: Schema.Unknown }))
       expect(error._tag).toBe("KubeApiError")
       if (error._tag !== "KubeApiError") return
       expect(error.code).toBe(403)
@@ -176,7 +239,9 @@ describe("unprivileged identity (client certificate, no RBAC grants)", () => {
   it.live("fails a watch it may not open with 403 before any event", () =>
     Effect.gen(function* () {
       const client = yield* KubeClient
-      const error = yield* Effect.flip(Stream.runCollect(client.watch(configMapsPath())))
+      const error = yield* Effect.flip(
+        Effect.scoped(client.openLines(configMapsPath(), { query: watchQuery({}) })),
+      )
       expect(isForbidden(error)).toBe(true)
     }).pipe(Effect.provide(userLayer)),
   )
@@ -187,9 +252,11 @@ describe("ServiceAccount token kubeconfig", () => {
     Effect.gen(function* () {
       const token = yield* asAdmin((client) =>
         Effect.gen(function* () {
-          yield* client.post(`/api/v1/namespaces/${namespace}/serviceaccounts`, {
-            metadata: { name: "robot" },
-          })
+          yield* client.post(
+            `/api/v1/namespaces/${namespace}/serviceaccounts`,
+            { metadata: { name: "robot" } },
+            { schema: Schema.Unknown },
+          )
           const review = yield* client.post(
             `/api/v1/namespaces/${namespace}/serviceaccounts/robot/token`,
             {
@@ -221,8 +288,8 @@ describe("ServiceAccount token kubeconfig", () => {
       const result = yield* Effect.gen(function* () {
         const client = yield* KubeClient
         expect(client.identity.authMethod).toBe("token")
-        const me = yield* client.whoAmI
-        const forbidden = yield* Effect.flip(client.get("/api/v1/namespaces"))
+        const me = yield* whoAmI(client)
+        const forbidden = yield* Effect.flip(client.get("/api/v1/namespaces", { schema: Schema.Unknown }))
         return { me, forbidden }
       }).pipe(Effect.provide(KubeClient.layerFromFile(file)))
       expect(result.me.username).toBe(`system:serviceaccount:${namespace}:robot`)
@@ -243,7 +310,7 @@ describe("invalid credentials", () => {
           .replace(/client-certificate-data: .*\n\s*client-key-data: .*/, "token: not-a-real-token"),
       )
       const error = yield* Effect.flip(
-        Effect.flatMap(KubeClient, (c) => c.get("/api/v1/namespaces")).pipe(
+        Effect.flatMap(KubeClient, (c) => c.get("/api/v1/namespaces", { schema: Schema.Unknown })).pipe(
           Effect.provide(KubeClient.layerFromFile(file)),
         ),
       )
@@ -276,7 +343,7 @@ describe("transport failures", () => {
           .replace(/server: .*/, `server: https://127.0.0.1:${port}`),
       )
       const error = yield* Effect.flip(
-        Effect.flatMap(KubeClient, (c) => c.get("/api/v1/namespaces")).pipe(
+        Effect.flatMap(KubeClient, (c) => c.get("/api/v1/namespaces", { schema: Schema.Unknown })).pipe(
           Effect.provide(KubeClient.layerFromFile(file)),
         ),
       )
@@ -290,7 +357,11 @@ describe("transport failures", () => {
     Effect.gen(function* () {
       const client = yield* KubeClient
       const error = yield* Effect.flip(
-        client.get(configMapsPath(), { query: { watch: 1, timeoutSeconds: 60 }, timeout: "300 millis" }),
+        client.get(configMapsPath(), {
+          query: { watch: 1, timeoutSeconds: 60 },
+          timeout: "300 millis",
+          schema: Schema.Unknown,
+        }),
       )
       expect(error._tag).toBe("KubeTransportError")
       if (error._tag === "KubeTransportError") expect(error.reason).toBe("Timeout")
@@ -305,7 +376,7 @@ describe("transport failures", () => {
       const file = path.join(scratch, "wrong-ca")
       fs.writeFileSync(file, yaml)
       const error = yield* Effect.flip(
-        Effect.flatMap(KubeClient, (c) => c.get("/api/v1/namespaces")).pipe(
+        Effect.flatMap(KubeClient, (c) => c.get("/api/v1/namespaces", { schema: Schema.Unknown })).pipe(
           Effect.provide(KubeClient.layerFromFile(file)),
         ),
       )
@@ -315,18 +386,31 @@ describe("transport failures", () => {
   )
 })
 
-/** The API server's own count of open namespaced ConfigMap watches. */
+/** The API server's own count of open namespaced ConfigMap watches, read from its /metrics. */
 const openConfigMapWatches = (client: KubeClientShape) =>
-  client.lines("/metrics", { accept: "text/plain" }).pipe(
-    Stream.filter(
-      (line) =>
-        line.startsWith("apiserver_longrunning_requests{") &&
-        line.includes('resource="configmaps"') &&
-        line.includes('scope="namespace"') &&
-        line.includes('verb="WATCH"'),
+  Effect.scoped(
+    Effect.flatMap(client.openLines("/metrics", { accept: "text/plain" }), (reader) => readLines(reader)),
+  ).pipe(
+    Effect.map((lines) =>
+      lines
+        .filter(
+          (line) =>
+            line.startsWith("apiserver_longrunning_requests{") &&
+            line.includes('resource="configmaps"') &&
+            line.includes('scope="namespace"') &&
+            line.includes('verb="WATCH"'),
+        )
+        .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0),
     ),
-    Stream.runFold(0, (sum, line) => sum + Number(line.split(" ").at(-1))),
   )
+
+/** Every line of a finite streaming answer. */
+const readLines = (reader: LineReader) =>
+  Effect.gen(function* () {
+    const all: Array<string> = []
+    for (let lines = yield* reader.next; lines !== undefined; lines = yield* reader.next) all.push(...lines)
+    return all
+  })
 
 /** Waits until the server counts `expected` open namespaced ConfigMap watches; fails after 20 s. */
 const watchCountBecomes = (client: KubeClientShape, expected: number) =>
@@ -338,63 +422,66 @@ const watchCountBecomes = (client: KubeClientShape, expected: number) =>
     Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("20 seconds"))),
   )
 
-describe("watch", () => {
-  it.live("streams ADDED for a ConfigMap created after it opened; interruption ends the request", () =>
-    Effect.gen(function* () {
-      const client = yield* KubeClient
-      const list = Chunk.toReadonlyArray(
-        yield* Stream.runCollect(
-          client.listPages(configMapsPath(), { accept: MediaType.partialObjectMetadataList }),
-        ),
-      )
-      const resourceVersion = list[0]?.metadata.resourceVersion
-      const before = yield* openConfigMapWatches(client)
+describe("watch (openLines)", () => {
+  it.live(
+    "reads ADDED for a ConfigMap created after it opened; ending or interrupting it ends the request",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* KubeClient
+        const [list] = yield* listPages(client, configMapsPath(), {}, MediaType.partialObjectMetadataList)
+        const resourceVersion = list?.metadata.resourceVersion
+        const before = yield* openConfigMapWatches(client)
 
-      const events = yield* client
-        .watch(configMapsPath(), {
-          accept: MediaType.partialObjectMetadata,
-          resourceVersion,
-          timeoutSeconds: 120,
-        })
-        .pipe(
-          Stream.filter((e) => e.type === "ADDED"),
-          Stream.take(1),
-          Stream.runCollect,
-          Effect.fork,
-        )
-      // The watch is open once the server counts it.
-      yield* watchCountBecomes(client, before + 1)
-      yield* client.post(configMapsPath(), { metadata: { name: "watched" } })
-      const [added] = Chunk.toReadonlyArray(yield* Fiber.join(events))
-      expect(added?.type).toBe("ADDED")
-      const object = yield* Schema.decodeUnknown(PartialObjectMetadata)(added?.object)
-      expect(object.metadata.name).toBe("watched")
+        const events = yield* Effect.scoped(
+          Effect.flatMap(
+            client.openLines(configMapsPath(), {
+              accept: MediaType.partialObjectMetadata,
+              query: watchQuery({ resourceVersion, timeoutSeconds: 120 }),
+            }),
+            (reader) => readEvents(reader, (event) => event.type === "ADDED"),
+          ),
+        ).pipe(Effect.fork)
+        // The watch is open once the server counts it.
+        yield* watchCountBecomes(client, before + 1)
+        yield* client.post(configMapsPath(), { metadata: { name: "watched" } }, { schema: Schema.Unknown })
+        const added = (yield* Fiber.join(events)).filter((event) => event.type === "ADDED")
+        expect(added.length).toBe(1)
+        const object = yield* Schema.decodeUnknown(PartialObjectMetadata)(added[0]?.object)
+        expect(object.metadata.name).toBe("watched")
 
-      // The finished stream (take 1) has ended its request; a second watch, interrupted while
-      // idle, must end its request too. Retried reads absorb other clients' watch reconnects.
-      yield* watchCountBecomes(client, before)
-      const idle = yield* client
-        .watch(configMapsPath(), { resourceVersion: object.metadata.resourceVersion, timeoutSeconds: 300 })
-        .pipe(Stream.runDrain, Effect.fork)
-      yield* watchCountBecomes(client, before + 1)
-      yield* Fiber.interrupt(idle)
-      yield* watchCountBecomes(client, before)
-    }).pipe(Effect.provide(adminLayer)),
+        // The closed scope has ended its request; a second watch, interrupted while idle, must end
+        // its request too. Retried reads absorb other clients' watch reconnects.
+        yield* watchCountBecomes(client, before)
+        const idle = yield* Effect.scoped(
+          Effect.flatMap(
+            client.openLines(configMapsPath(), {
+              query: watchQuery({ resourceVersion: object.metadata.resourceVersion, timeoutSeconds: 300 }),
+            }),
+            (reader) => readEvents(reader),
+          ),
+        ).pipe(Effect.fork)
+        yield* watchCountBecomes(client, before + 1)
+        yield* Fiber.interrupt(idle)
+        yield* watchCountBecomes(client, before)
+      }).pipe(Effect.provide(adminLayer)),
   )
   it.live(
     "a watch from an expired resourceVersion ends with an ERROR event that decodes as 410 Gone",
     () =>
       Effect.gen(function* () {
         const client = yield* KubeClient
-        const [page] = Chunk.toReadonlyArray(
-          yield* Stream.runCollect(client.listPages(configMapsPath(), { limit: 1 })),
-        )
-        const resourceVersion = page?.metadata.resourceVersion
+        const page = yield* client.get(configMapsPath(), { query: { limit: 1 }, schema: ListPage })
+        const resourceVersion = page.metadata.resourceVersion
         expect(resourceVersion).toMatch(/^\d+$/)
         yield* Effect.promise(() => expireResourceVersions())
         // The same client keeps working across the API server restart this involved.
-        const events = Chunk.toReadonlyArray(
-          yield* Stream.runCollect(client.watch(configMapsPath(), { resourceVersion, timeoutSeconds: 30 })),
+        const events = yield* Effect.scoped(
+          Effect.flatMap(
+            client.openLines(configMapsPath(), {
+              query: watchQuery({ resourceVersion, timeoutSeconds: 30 }),
+            }),
+            (reader) => readEvents(reader),
+          ),
         )
         expect(events.map((e) => e.type)).toEqual(["ERROR"])
         const error = KubeApiError.fromWatchEvent("GET", configMapsPath(), events[0]?.object)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ListPage, WatchEvent, watchQuery } from "../../../src/kube/KubeWatch.js"
+import { ListPage, watchQuery } from "../../../src/kube/KubeWatch.js"
 
 describe("watchQuery", () => {
   it.effect("asks for a watch with bookmarks by default and leaves absent parameters out", () =>
@@ -26,17 +26,6 @@ describe("ListPage", () => {
       })
       expect(page.items).toEqual([])
       expect(page.metadata).toEqual({ resourceVersion: "7", continue: "abc" })
-    }),
-  )
-})
-
-describe("WatchEvent", () => {
-  it.effect("accepts the five event types and rejects others", () =>
-    Effect.gen(function* () {
-      const event = yield* Schema.decodeUnknown(WatchEvent)({ type: "BOOKMARK", object: { metadata: {} } })
-      expect(event.type).toBe("BOOKMARK")
-      const bad = yield* Effect.either(Schema.decodeUnknown(WatchEvent)({ type: "SYNC", object: {} }))
-      expect(bad._tag).toBe("Left")
     }),
   )
 })
