@@ -15,7 +15,8 @@ import {
   type SyncConfigShape,
 } from "./config/Config.js"
 import { KubeClient } from "./kube/KubeClient.js"
-import * as LeaderElection from "./leader/LeaderElection.js"
+import type { LeadershipLost } from "./leader/Elector.js"
+import * as Standby from "./leader/Standby.js"
 
 const loggerFor = (config: SyncConfigShape) =>
   Layer.mergeAll(
@@ -28,12 +29,29 @@ const loggerFor = (config: SyncConfigShape) =>
     Logger.minimumLogLevel(config.logLevel),
   )
 
+/**
+ * Leadership lost: log and exit with code 1 at once, so that no finalizer (no final flush) runs.
+ * Exiting, rather than interrupting the controller, is deliberate: an interruption would run the
+ * pipeline's finalizer, which sends as a non-leader. Kubernetes restarts the container and it
+ * comes back as a standby (controller-runtime does the same).
+ */
+const exitOnLostLeadership = (lost: LeadershipLost): Effect.Effect<void> =>
+  Effect.logError("leadership lost: exiting at once without flushing").pipe(
+    Effect.annotateLogs({
+      lease: lost.lease,
+      identity: lost.identity,
+      reason: lost.reason,
+      error: lost.message,
+    }),
+    Effect.zipRight(Effect.sync(() => process.exit(1))),
+  )
+
 const program = Effect.gen(function* () {
   const config = yield* loadSyncConfig
   const app = Controller.layerWithConfiguredSink.pipe(
     // LEADER_ELECTION=true: built first (the controller starts only once leading), released last
-    // (after the final flush); a lost lease exits 1 at once. Otherwise empty.
-    Layer.provide(LeaderElection.processLayer),
+    // (after the final flush); a lost lease exits 1 at once. Otherwise always the leader.
+    Layer.provide(Standby.layer({ onLost: exitOnLostLeadership })),
     Layer.provide(KubeClient.layerFromDefault({ maxConnections: config.apiServerMaxConnections })),
     Layer.provide(Layer.succeed(SyncConfig, config)),
   )

@@ -1,26 +1,23 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option, Ref, Scope, TestClock } from "effect"
-import { KubeApiError } from "../../../src/kube/KubeError.js"
 import {
-  Decision,
-  decide,
-  isExpired,
-  LeaderElection,
-  type LeaderElectionOptions,
-  type Lease,
-  type LeaseRecord,
-  LeaseRequestError,
-  type LeaseStore,
-  leaseDurationSeconds,
-  makeElector,
-  microTime,
-  nextRecord,
-  type Observation,
-  observe,
-  recordOf,
-  releasedRecord,
-  runAsLeader,
-} from "../../../src/leader/LeaderElection.js"
+  Cause,
+  Clock,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Option,
+  Ref,
+  Scope,
+  Stream,
+  SubscriptionRef,
+  TestClock,
+} from "effect"
+import { KubeApiError } from "../../../src/kube/KubeError.js"
+import { Elector, makeWithStore, runAsLeader } from "../../../src/leader/Elector.js"
+import { type Lease, LeaseRequestError, type LeaseStore, recordOf } from "../../../src/leader/LeaseStore.js"
+import type { ElectionOptions } from "../../../src/leader/Options.js"
+import type { LeaseRecord } from "../../../src/leader/Rules.js"
 
 const record = (overrides: Partial<LeaseRecord> = {}): LeaseRecord => ({
   holderIdentity: "other",
@@ -29,106 +26,6 @@ const record = (overrides: Partial<LeaseRecord> = {}): LeaseRecord => ({
   renewTime: "2026-11-25T10:00:00.000000Z",
   leaseTransitions: 3,
   ...overrides,
-})
-
-const seen = (r: LeaseRecord, observedAt: number): Option.Option<Observation> =>
-  Option.some({ record: r, observedAt })
-
-describe("the acquisition rule", () => {
-  it("creates an absent lease", () => {
-    expect(decide("me", Option.none(), 0)).toEqual(Decision.Create())
-  })
-
-  it("renews a lease it holds, even one that would look expired", () => {
-    expect(decide("me", seen(record({ holderIdentity: "me" }), 0), 1_000_000)).toEqual(Decision.Renew())
-  })
-
-  it("takes a released lease (empty holder) at once, whatever its duration", () => {
-    expect(decide("me", seen(record({ holderIdentity: "" }), 1_000), 1_000)).toEqual(
-      Decision.TakeOver({ previousHolder: "" }),
-    )
-  })
-
-  it("waits for another holder until leaseDurationSeconds after it last saw the record change, not a millisecond less", () => {
-    const observation = seen(record(), 1_000)
-    expect(decide("me", observation, 15_999)).toEqual(Decision.Wait({ holder: "other", expiresAt: 16_000 }))
-    expect(decide("me", observation, 16_000)).toEqual(Decision.TakeOver({ previousHolder: "other" }))
-    expect(isExpired(observation.pipe(Option.getOrThrow), 15_999)).toBe(false)
-    expect(isExpired(observation.pipe(Option.getOrThrow), 16_000)).toBe(true)
-  })
-
-  it("judges expiry by its own clock only: a renewTime in the past (clock skew) does not make a fresh record expired", () => {
-    const skewed = record({ renewTime: "2020-01-01T00:00:00.000000Z" })
-    const now = Date.parse("2026-11-25T10:00:00Z")
-    expect(decide("me", Option.some(observe(Option.none(), skewed, now)), now + 14_999)._tag).toBe("Wait")
-  })
-
-  it("a record seen again unchanged keeps its first observation time; any change restarts it", () => {
-    const first = observe(Option.none(), record(), 1_000)
-    expect(first.observedAt).toBe(1_000)
-    const same = observe(Option.some(first), record(), 9_000)
-    expect(same.observedAt).toBe(1_000)
-    const renewed = observe(Option.some(same), record({ renewTime: "2026-11-25T10:00:02.000000Z" }), 9_000)
-    expect(renewed.observedAt).toBe(9_000)
-    const newHolder = observe(Option.some(renewed), record({ holderIdentity: "third" }), 9_500)
-    expect(newHolder.observedAt).toBe(9_500)
-  })
-
-  it("a lease without a duration is expired as soon as it is seen", () => {
-    expect(decide("me", seen(record({ leaseDurationSeconds: 0 }), 5), 5)._tag).toBe("TakeOver")
-  })
-})
-
-describe("the records written", () => {
-  it("rounds the lease duration up to whole seconds, at least 1", () => {
-    expect(leaseDurationSeconds(3_000)).toBe(3)
-    expect(leaseDurationSeconds(3_001)).toBe(4)
-    expect(leaseDurationSeconds(999)).toBe(1)
-    expect(leaseDurationSeconds(1)).toBe(1)
-    expect(leaseDurationSeconds("15 seconds")).toBe(15)
-  })
-
-  it("writes MicroTime with exactly six fractional digits", () => {
-    expect(microTime(Date.parse("2026-11-25T10:00:00.123Z"))).toBe("2026-11-25T10:00:00.123000Z")
-    expect(microTime(0)).toBe("1970-01-01T00:00:00.000000Z")
-  })
-
-  it("create starts at 0 transitions, takeover adds one, renew keeps acquireTime and transitions", () => {
-    const t = Date.parse("2026-11-25T11:00:00.000Z")
-    expect(nextRecord(Decision.Create(), "me", Option.none(), 15, t)).toEqual({
-      holderIdentity: "me",
-      leaseDurationSeconds: 15,
-      acquireTime: "2026-11-25T11:00:00.000000Z",
-      renewTime: "2026-11-25T11:00:00.000000Z",
-      leaseTransitions: 0,
-    })
-    expect(
-      nextRecord(Decision.TakeOver({ previousHolder: "other" }), "me", Option.some(record()), 15, t),
-    ).toEqual({
-      holderIdentity: "me",
-      leaseDurationSeconds: 15,
-      acquireTime: "2026-11-25T11:00:00.000000Z",
-      renewTime: "2026-11-25T11:00:00.000000Z",
-      leaseTransitions: 4,
-    })
-    expect(nextRecord(Decision.Renew(), "me", Option.some(record({ holderIdentity: "me" })), 15, t)).toEqual({
-      holderIdentity: "me",
-      leaseDurationSeconds: 15,
-      acquireTime: "2026-11-25T10:00:00.000000Z",
-      renewTime: "2026-11-25T11:00:00.000000Z",
-      leaseTransitions: 3,
-    })
-  })
-
-  it("release empties the holder, shortens the duration to 1 s and keeps the transitions", () => {
-    expect(releasedRecord(record({ holderIdentity: "me" }), 0)).toEqual({
-      holderIdentity: "",
-      leaseDurationSeconds: 1,
-      acquireTime: "1970-01-01T00:00:00.000000Z",
-      renewTime: "1970-01-01T00:00:00.000000Z",
-      leaseTransitions: 3,
-    })
-  })
 })
 
 // ---------------------------------------------------------------------------------------------------
@@ -225,7 +122,7 @@ const memoryLease = Effect.gen(function* () {
   }
 })
 
-const options = (identity: string): LeaderElectionOptions => ({
+const options = (identity: string): ElectionOptions => ({
   namespace: "ns",
   name: "lease",
   identity,
@@ -249,19 +146,34 @@ const advanceTo = (ms: number) =>
 const replica = (memory: Effect.Effect.Success<typeof memoryLease>, identity: string) =>
   Effect.gen(function* () {
     const cut = yield* Ref.make(false)
-    const elector = yield* makeElector(options(identity), memory.client(identity, cut))
+    const elector = yield* makeWithStore(options(identity), memory.client(identity, cut))
     const scope = yield* Scope.make()
     const acquiredAt = yield* Deferred.make<number>()
     const lostAt = yield* Deferred.make<{ at: number; reason: string }>()
+    // Every value the elector publishes, with when: what the sender would read before a POST.
+    const published = yield* Ref.make<ReadonlyArray<{ at: number; leading: boolean }>>([])
+    yield* elector.leadership.changes.pipe(
+      Stream.runForEach((leading) =>
+        Effect.flatMap(Clock.currentTimeMillis, (at) =>
+          Ref.update(published, (all) => [...all, { at, leading }]),
+        ),
+      ),
+      Effect.forkScoped,
+    )
+    yield* settle // subscribed before the elector starts
+    const leadingWhenLost = yield* Ref.make<Option.Option<boolean>>(Option.none())
     const fiber = yield* Effect.gen(function* () {
-      const leadership = yield* elector.awaitLeadership
+      const term = yield* elector.awaitLeadership
       yield* Deferred.succeed(acquiredAt, yield* Clock.currentTimeMillis)
-      const lost = yield* leadership.lost
+      const lost = yield* term.lost
+      yield* Ref.set(leadingWhenLost, Option.some(yield* SubscriptionRef.get(elector.leadership)))
       yield* Deferred.succeed(lostAt, { at: yield* Clock.currentTimeMillis, reason: lost.reason })
     }).pipe(Scope.extend(scope), Effect.fork)
     yield* settle
     return {
       cut: Ref.set(cut, true),
+      published: Ref.get(published),
+      leadingWhenLost: Ref.get(leadingWhenLost),
       acquired: Deferred.poll(acquiredAt).pipe(
         Effect.flatMap(
           Option.match({ onNone: () => Effect.succeed(Option.none<number>()), onSome: Effect.asSome }),
@@ -317,6 +229,13 @@ describe("the elector under TestClock", () => {
         expect(yield* a.lost).toEqual(Option.none())
         yield* advanceTo(70_000)
         expect(yield* a.lost).toEqual(Option.some({ at: 70_000, reason: "RenewDeadlineExceeded" }))
+        // Published false by the time anyone hears of the loss, and not a moment before the deadline.
+        expect(yield* a.leadingWhenLost).toEqual(Option.some(false))
+        expect(yield* a.published).toEqual([
+          { at: 0, leading: false },
+          { at: 0, leading: true },
+          { at: 70_000, leading: false },
+        ])
         expect(yield* b.acquired).toEqual(Option.none())
         yield* advanceTo(60_000 + 15_000 - 1)
         expect(yield* b.acquired).toEqual(Option.none())
@@ -327,6 +246,11 @@ describe("the elector under TestClock", () => {
         expect(takeover).toBeLessThanOrEqual(60_000 + 2_400 + 15_000 + 2_400)
         const last = (yield* memory.writes).at(-1)
         expect(last?.record).toMatchObject({ holderIdentity: "b", leaseTransitions: 1 })
+        // The standby published false until it took over.
+        expect(yield* b.published).toEqual([
+          { at: 0, leading: false },
+          { at: takeover, leading: true },
+        ])
         yield* b.stop
       }),
   )
@@ -338,6 +262,7 @@ describe("the elector under TestClock", () => {
       const b = yield* replica(memory, "b")
       yield* advanceTo(10_000)
       yield* a.stop
+      expect((yield* a.published).at(-1)).toEqual({ at: 10_000, leading: false })
       expect((yield* memory.writes).at(-1)?.record).toMatchObject({
         holderIdentity: "",
         leaseDurationSeconds: 1,
@@ -357,6 +282,7 @@ describe("the elector under TestClock", () => {
       yield* memory.overwrite(record({ holderIdentity: "intruder" }))
       yield* advanceTo(4_000)
       expect(yield* a.lost).toEqual(Option.some({ at: 4_000, reason: "TakenOver" }))
+      expect(yield* a.leadingWhenLost).toEqual(Option.some(false))
       // It does not release a lease that is not its own.
       yield* a.stop
       expect(yield* memory.holder).toEqual(Option.some("intruder"))
@@ -392,7 +318,7 @@ describe("the elector under TestClock", () => {
         const memory = yield* memoryLease
         yield* memory.overwrite(record({ holderIdentity: "other", leaseDurationSeconds: 15 }))
         const cut = yield* Ref.make(false)
-        const elector = yield* makeElector(options("me"), memory.client("me", cut))
+        const elector = yield* makeWithStore(options("me"), memory.client("me", cut))
         const started = yield* Ref.make<Option.Option<number>>(Option.none())
         const interrupted = yield* Ref.make(false)
         const fiber = yield* runAsLeader(
@@ -400,14 +326,7 @@ describe("the elector under TestClock", () => {
             Effect.zipRight(Effect.never),
             Effect.onInterrupt(() => Ref.set(interrupted, true)),
           ),
-        ).pipe(
-          Effect.provideService(LeaderElection, {
-            identity: elector.identity,
-            lease: elector.lease,
-            awaitLeadership: elector.awaitLeadership,
-          }),
-          Effect.fork,
-        )
+        ).pipe(Effect.provideService(Elector, elector), Effect.fork)
         yield* advanceTo(14_999)
         expect(yield* Ref.get(started)).toEqual(Option.none())
         // Expired at 15 000 by its clock; noticed at the next attempt, at most one jittered period later.
