@@ -2,8 +2,9 @@
  * The Helm chart (charts/k8s-vectordb-sync), with the helm binary built by test/kube/build.sh:
  *
  * - `helm lint --strict` and `helm template` pass for the default values and for ci/all-values.yaml,
- *   which sets every option; the pod's environment matches the controller's configuration reference
- *   (src/config/Config.ts `configReference`) name for name and default for default.
+ *   which sets every option; the pod's environment matches the controller's declared variables
+ *   (src/config/Variables.ts) name for name and default for default, and so do the ports, the grace
+ *   period and the chart's own fallback for an empty shutdown timeout.
  * - `helm install` into the real kube-apiserver creates every rendered object (server-side
  *   validation, no dry run); then the controller runs in-process with a TokenRequest token of the
  *   chart's ServiceAccount and syncs: the chart's RBAC is enough. With rbac.rules replaced by rules
@@ -18,7 +19,7 @@ import { join, resolve } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { parseAllDocuments, parse as parseYaml, stringify } from "yaml"
-import { configReference } from "../../src/config/Config.js"
+import { configReference, defaultValue, Variables } from "../../src/config/Variables.js"
 import { type TypeStatus, Watchers } from "../../src/watch/Watchers.js"
 import {
   adminRequest,
@@ -150,6 +151,14 @@ const envOf = (manifests: ReadonlyArray<Manifest>): Map<string, string> =>
   new Map(
     (containerOf(manifests).env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]),
   )
+
+/** The grace period the chart must derive from the controller's default shutdown timeout. */
+const defaultGracePeriod = async (): Promise<number> => {
+  const values = parseYaml(await readFile(join(chartDir, "values.yaml"), "utf8"))
+  const extra: number = values.terminationGracePeriodExtraSeconds
+  expect(extra).toBeGreaterThan(0)
+  return Math.ceil(defaultValue(Variables.SHUTDOWN_TIMEOUT_MS) / 1000) + extra
+}
 
 /** An unsafe value must stop rendering with a message that names what to fix. */
 const refused = async (setting: string, message: string) => {
@@ -380,17 +389,19 @@ describe("helm lint and helm template", () => {
     })
     expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "health" })
     expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "health" })
+    const healthPort = defaultValue(Variables.HEALTH_PROBE_BIND_ADDRESS).port
+    const apiPort = defaultValue(Variables.API_BIND_ADDRESS).port
     expect(container.ports.map((p: Any) => [p.name, p.containerPort])).toEqual([
-      ["health", 8081],
-      ["api", 8082],
+      ["health", healthPort],
+      ["api", apiPort],
     ])
     expect(container.resources.requests).toBeDefined()
     expect(container.resources.limits.memory).toBeDefined()
-    // 20000 ms shutdown timeout + 10 s: the pod is never killed in the middle of its final flush.
-    expect(pod.terminationGracePeriodSeconds).toBe(30)
+    // The default shutdown timeout + 10 s: the pod is never killed in the middle of its final flush.
+    expect(pod.terminationGracePeriodSeconds).toBe(await defaultGracePeriod())
     expect(find(manifests, "Service").spec.ports.map((p: Any) => [p.name, p.port, p.targetPort])).toEqual([
-      ["health", 8081, "health"],
-      ["api", 8082, "api"],
+      ["health", healthPort, "health"],
+      ["api", apiPort, "api"],
     ])
   })
 
@@ -415,6 +426,12 @@ describe("helm lint and helm template", () => {
   it("derives the grace period from the shutdown timeout and refuses unsafe settings", async () => {
     const derived = await template("r", "ns", "--set", "config.shutdownTimeoutMs=45500")
     expect(find(derived, "Deployment").spec.template.spec.terminationGracePeriodSeconds).toBe(56)
+    // Left empty, the controller applies its own default, and the chart's fallback must be that one.
+    const unset = await template("r", "ns", "--set", "config.shutdownTimeoutMs=null")
+    expect(envOf(unset).has("SHUTDOWN_TIMEOUT_MS")).toBe(false)
+    expect(find(unset, "Deployment").spec.template.spec.terminationGracePeriodSeconds).toBe(
+      await defaultGracePeriod(),
+    )
 
     await refused("terminationGracePeriodSeconds=20", "must be greater than config.shutdownTimeoutMs")
     await refused("replicaCount=2", "needs leaderElection.enabled=true")

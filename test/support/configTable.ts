@@ -1,9 +1,10 @@
 /**
- * The README's configuration table, rendered from `configReference`, and the code to find it in the
- * README. `npm run docs:config` (docsConfig.ts) rewrites the table; `Config.test.ts` asserts that
- * the README holds what it would write.
+ * The README's configuration table, rendered from `configReference` (the rows of the declarations in
+ * src/config/Variables.ts), and the code to find it in the README. `npm run docs:config`
+ * (docsConfig.ts) rewrites the table; test/unit/config/Variables.test.ts only compares the README
+ * with what it would write.
  */
-import type { ConfigVariable } from "../../src/config/Config.js"
+import type { ConfigVariable } from "../../src/config/Variables.js"
 
 export const TABLE_HEADER = ["| Variable | Default | Meaning and expected form |", "| --- | --- | --- |"]
 

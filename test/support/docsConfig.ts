@@ -1,10 +1,10 @@
 /**
- * `npm run docs:config`: rewrites the configuration table in README.md from `configReference`
- * (src/config/Config.ts), the one place the variables are described. Config.test.ts fails while the two
- * differ.
+ * `npm run docs:config`: rewrites the configuration table in README.md from the declarations in
+ * src/config/Variables.ts, the one place the variables are described. Variables.test.ts fails while
+ * the two differ.
  */
 import { readFileSync, writeFileSync } from "node:fs"
-import { configReference } from "../../src/config/Config.js"
+import { configReference } from "../../src/config/Variables.js"
 import { renderConfigTable, replaceConfigTable } from "./configTable.js"
 
 const path = new URL("../../README.md", import.meta.url)
