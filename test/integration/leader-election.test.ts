@@ -24,7 +24,9 @@ interface Timing {
   readonly retryPeriodMs: number
 }
 
-const short: Timing = { leaseMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 }
+// Short enough for a quick test, long enough that a leader starved of CPU at start (2 shared cores)
+// still renews within the deadline.
+const short: Timing = { leaseMs: 5_000, renewDeadlineMs: 4_000, retryPeriodMs: 500 }
 
 const receivers: Array<Receiver> = []
 let namespace: string

@@ -101,7 +101,7 @@ float64, and 300000 would otherwise print as 3e+05), booleans as true/false, nil
 {{- end }}
 
 {{/*
-Every variable of the controller's configuration (src/config/Config.ts configReference) and the value it
+Every variable of the controller's configuration (src/config/Variables.ts) and the value it
 takes from values.yaml, in the reference's order. Empty values are left out of the pod, so the
 controller's own default applies. test/integration/chart.test.ts compares the names with the
 reference.
