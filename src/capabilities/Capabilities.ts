@@ -11,11 +11,14 @@ import { KubeClient } from "../kube/KubeClient.js"
 import { isNotFound } from "../kube/KubeError.js"
 import type { KeyedCodec } from "../pipeline/Coalescer.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
+import type * as Change from "../record/Change.js"
 import type { CapabilitiesPayload } from "../record/Payload.js"
 import * as HttpSink from "../sink/HttpSink.js"
 import { httpClientLayer, httpSinkOptions, type ReceiverCaError } from "../sink/Select.js"
 import type { SinkError } from "../sink/Sink.js"
+import * as Store from "../watch/Store.js"
 import * as TypeWatch from "../watch/TypeWatch.js"
+import { customResourceDefinitions } from "../watch/Watcher.js"
 
 export type CapabilityChange = Data.TaggedEnum<{
   /** `kinds` summarises what the CRD serves; equal summaries mean nothing to send. */
@@ -86,11 +89,15 @@ export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient>
         codec,
         send: (batch) => send(toPayload(batch)),
       })
-      const crds = yield* TypeWatch.make(TypeWatch.customResourceDefinitions)
+      const crds = yield* TypeWatch.make(customResourceDefinitions)
+      const store = Store.make(customResourceDefinitions)
       yield* crds.events.pipe(
-        Stream.runForEach((event) => {
-          if (event._tag !== "Observed") return Effect.void
-          const change = event.change
+        Stream.mapConcat((event) => {
+          const changes: Array<Change.Change> = []
+          store.apply(event, changes)
+          return changes
+        }),
+        Stream.runForEach((change) => {
           if (change._tag === "Delete")
             return pipeline.offer(CapabilityChange.Delete({ name: nameOf(change.id) }))
           const name = change.record.name

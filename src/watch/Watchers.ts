@@ -7,6 +7,7 @@
  * the last error, and how often the watch restarted.
  */
 import {
+  type Chunk,
   Clock,
   Context,
   Duration,
@@ -30,9 +31,12 @@ import { apiVersionOf } from "../record/Instance.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { groupOf, typeKey } from "./Discovery.js"
 import * as ListSlots from "./ListSlots.js"
+import * as Store from "./Store.js"
 import * as TypeWatch from "./TypeWatch.js"
+import { customResourceDefinitions, type WatchEvent, type WatchTarget } from "./Watcher.js"
+import type { ListOutcome } from "./WatchStream.js"
 
-export interface DiscoveredType extends TypeWatch.WatchTarget {
+export interface DiscoveredType extends WatchTarget {
   /** Stable name of the type (`deployments.apps`, `configmaps`). */
   readonly key: string
 }
@@ -113,7 +117,7 @@ export const make = (
     const changes = yield* ChangeQueue
     const offer = (batch: ReadonlyArray<Change.Change>) => Queue.offer(changes, batch)
     const fibers = yield* FiberMap.make<string>()
-    const running = new Map<string, TypeWatch.TypeWatch>()
+    const running = new Map<string, { readonly watch: TypeWatch.TypeWatch; readonly store: Store.Store }>()
     const grace = Duration.toMillis(options.readinessGrace ?? Duration.minutes(2))
 
     // One entry per type, replaced whole on change: readers get consistent snapshots of an entry,
@@ -139,35 +143,51 @@ export const make = (
     const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listSlots }
 
     /**
-     * What a type's watch hands its events to. The hot path works a batch (one network read) at a
-     * time: the changes go to the pipeline together, the counters move once per batch, and nothing
-     * is built per event unless debug logging is on.
+     * Runs a type's events into its store and the change queue. The hot path works a chunk (one
+     * network read) at a time: the changes go to the queue together, the counters move once per
+     * chunk, and nothing is built per event unless debug logging is on. The stream is read by a
+     * loop over its pull rather than a Stream sink: at a thousand mostly idle types, every stage
+     * costs heap (see `TypeWatch`).
      */
-    const emitterFor = (id: string, type: DiscoveredType): TypeWatch.Emit => {
+    const consume = (id: string, type: DiscoveredType, watch: TypeWatch.TypeWatch, store: Store.Store) => {
       const upserts = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Upsert")
       const deletes = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Delete")
-      return (events) =>
-        Effect.suspend(() => {
-          const changes: Array<Change.Change> = []
-          const others: Array<TypeWatch.TypeWatchEvent> = []
-          for (const event of events) {
-            if (event._tag === "Observed") changes.push(event.change)
-            else others.push(event)
+      const handle = (chunk: Chunk.Chunk<WatchEvent>): Effect.Effect<void> => {
+        const changes: Array<Change.Change> = []
+        const effects: Array<Effect.Effect<void>> = []
+        for (const event of chunk) {
+          if (event._tag === "Error" || event._tag === "Restarted") {
+            effects.push(onStatusEvent(id, type, event))
+            continue
           }
-          if (changes.length === 0) return handleOthers(id, type, others)
-          let upserted = 0
-          for (const change of changes) if (change._tag === "Upsert") upserted++
-          return offer(changes).pipe(
-            Effect.zipRight(upserted > 0 ? Metric.incrementBy(upserts, upserted) : Effect.void),
-            Effect.zipRight(
-              upserted < changes.length
-                ? Metric.incrementBy(deletes, changes.length - upserted)
-                : Effect.void,
-            ),
-            Effect.zipRight(Effect.whenLogLevel(logObserved(type, changes), LogLevel.Debug)),
-            Effect.zipRight(handleOthers(id, type, others)),
-          )
-        })
+          const listed = store.apply(event, changes)
+          if (listed !== undefined) effects.push(onListed(id, type, watch, listed))
+        }
+        const counted = changes.length === 0 ? Effect.void : offerCounted(type, changes, upserts, deletes)
+        return effects.length === 0
+          ? counted
+          : Effect.zipRight(counted, Effect.all(effects, { discard: true }))
+      }
+      return Effect.scoped(
+        Effect.flatMap(Stream.toPull(watch.events), (pull) => Effect.forever(Effect.flatMap(pull, handle))),
+      ).pipe(Effect.ignore)
+    }
+
+    const offerCounted = (
+      type: DiscoveredType,
+      changes: ReadonlyArray<Change.Change>,
+      upserts: Metric.Metric.Counter<number>,
+      deletes: Metric.Metric.Counter<number>,
+    ) => {
+      let upserted = 0
+      for (const change of changes) if (change._tag === "Upsert") upserted++
+      return offer(changes).pipe(
+        Effect.zipRight(upserted > 0 ? Metric.incrementBy(upserts, upserted) : Effect.void),
+        Effect.zipRight(
+          upserted < changes.length ? Metric.incrementBy(deletes, changes.length - upserted) : Effect.void,
+        ),
+        Effect.zipRight(Effect.whenLogLevel(logObserved(type, changes), LogLevel.Debug)),
+      )
     }
 
     const logObserved = (type: DiscoveredType, changes: ReadonlyArray<Change.Change>) =>
@@ -184,59 +204,48 @@ export const make = (
         { discard: true },
       )
 
-    const handleOthers = (
-      id: string,
-      type: DiscoveredType,
-      events: ReadonlyArray<TypeWatch.TypeWatchEvent>,
-    ) =>
-      events.length === 0
-        ? Effect.void
-        : Effect.forEach(events, (event) => consume(id, type, event), { discard: true })
+    const onListed = (id: string, type: DiscoveredType, watch: TypeWatch.TypeWatch, outcome: ListOutcome) =>
+      update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: outcome.objects })).pipe(
+        Effect.zipRight(watch.relists.listed(outcome)),
+        Effect.zipRight(
+          Effect.logDebug("listed").pipe(
+            Effect.annotateLogs({ type: type.key, objects: outcome.objects, deletes: outcome.deletes }),
+          ),
+        ),
+      )
 
-    const consume = (
+    const onStatusEvent = (
       id: string,
       type: DiscoveredType,
-      event: TypeWatch.TypeWatchEvent,
+      event: WatchEvent & { readonly _tag: "Error" | "Restarted" },
     ): Effect.Effect<void> => {
-      switch (event._tag) {
-        case "Observed":
-          return offer([event.change])
-        case "Listed":
-          return update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: event.objects })).pipe(
-            Effect.zipRight(
-              Effect.logDebug("listed").pipe(
-                Effect.annotateLogs({ type: type.key, objects: event.objects, deletes: event.deletes }),
-              ),
-            ),
-          )
-        case "Failed": {
-          const forbidden = event.error._tag === "KubeApiError" && event.error.code === 403
-          return update(id, (s) => ({
-            ...s,
-            phase: forbidden ? "forbidden" : "failing",
-            lastError: Option.some(event.error.message),
-          })).pipe(
-            Effect.zipRight(
-              (forbidden
-                ? Effect.logWarning("forbidden to list or watch this type; skipped, retried rarely")
-                : Effect.logWarning("watch failed; retrying with backoff")
-              ).pipe(Effect.annotateLogs({ type: type.key, error: event.error.message })),
-            ),
-          )
-        }
-        case "Restarted":
-          return update(id, (s) => ({ ...s, restarts: s.restarts + 1 })).pipe(
-            Effect.zipRight(Metric.increment(Metric.tagged(watchRestarts, "reason", event.reason))),
-          )
+      if (event._tag === "Restarted") {
+        return update(id, (s) => ({ ...s, restarts: s.restarts + 1 })).pipe(
+          Effect.zipRight(Metric.increment(Metric.tagged(watchRestarts, "reason", event.reason))),
+        )
       }
+      const forbidden = event.error._tag === "KubeApiError" && event.error.code === 403
+      return update(id, (s) => ({
+        ...s,
+        phase: forbidden ? "forbidden" : "failing",
+        lastError: Option.some(event.error.message),
+      })).pipe(
+        Effect.zipRight(
+          (forbidden
+            ? Effect.logWarning("forbidden to list or watch this type; skipped, retried rarely")
+            : Effect.logWarning("watch failed; retrying with backoff")
+          ).pipe(Effect.annotateLogs({ type: type.key, error: event.error.message })),
+        ),
+      )
     }
 
     const start = (type: DiscoveredType) =>
       Effect.gen(function* () {
         const id = identity(type)
         const watch = yield* TypeWatch.make(type, typeWatchOptions)
+        const store = Store.make(type)
         const startedAt = yield* Clock.currentTimeMillis
-        running.set(id, watch)
+        running.set(id, { watch, store })
         statuses.set(id, {
           key: type.key,
           apiVersion: apiVersionOf(type),
@@ -248,18 +257,18 @@ export const make = (
           restarts: 0,
           lastError: Option.none(),
         })
-        yield* FiberMap.run(fibers, id, watch.run(emitterFor(id, type)))
+        yield* FiberMap.run(fibers, id, consume(id, type, watch, store))
       })
 
     /** The type is gone from the server: its objects are gone too, whatever the watch last saw. */
     const stop = (id: string) =>
       Effect.gen(function* () {
         yield* FiberMap.remove(fibers, id)
-        const watch = running.get(id)
+        const entry = running.get(id)
         running.delete(id)
         statuses.delete(id)
-        if (watch === undefined) return
-        const ids = yield* watch.knownIds
+        if (entry === undefined) return
+        const ids = entry.store.knownIds()
         yield* offer(ids.map((objectId) => Change.remove(objectId)))
         yield* Effect.logInfo("stopped watching a type that is no longer served").pipe(
           Effect.annotateLogs({ type: id, deleted: ids.length }),
@@ -278,7 +287,7 @@ export const make = (
       // A group that failed discovery this time has not gone away: keep its watches (and its objects
       // downstream) until discovery says otherwise.
       const failedGroups = new Set(discovered.failures.map((f) => groupOf(f.groupVersion)))
-      for (const [id, watch] of [...running]) {
+      for (const [id, { watch }] of [...running]) {
         if (!wanted.has(id) && !failedGroups.has(watch.target.group)) yield* stop(id)
       }
       for (const [id, type] of wanted) if (!running.has(id)) yield* start(type)
@@ -310,9 +319,14 @@ export const make = (
 
     // CRD changes (created, Established, versions changed, deleted) are what makes types appear and
     // vanish; a short debounce lets a burst of them cause one discovery.
-    const crdWatch = yield* TypeWatch.make(TypeWatch.customResourceDefinitions, typeWatchOptions)
+    const crdWatch = yield* TypeWatch.make(customResourceDefinitions, typeWatchOptions)
+    const crdStore = Store.make(customResourceDefinitions)
     const crdChanges = crdWatch.events.pipe(
-      Stream.filter((event) => event._tag === "Observed"),
+      Stream.filter((event) => {
+        const changes: Array<Change.Change> = []
+        crdStore.apply(event, changes)
+        return changes.length > 0
+      }),
       Stream.debounce(Duration.seconds(1)),
     )
     // A failed (or partly failed) discovery is tried again soon, backing off to every 30 s, rather
@@ -357,8 +371,8 @@ export const make = (
     const relistAll = (timeout: Duration.DurationInput) =>
       Effect.forEach(
         [...running.values()],
-        (watch) =>
-          watch.relist.pipe(
+        ({ watch }) =>
+          watch.relists.relist.pipe(
             Effect.timeoutOption(timeout),
             Effect.map((outcome) => ({
               key: typeKey(watch.target.group, watch.target.plural),
@@ -385,7 +399,7 @@ export const make = (
       progress,
       relistAll,
       knownIds: Effect.map(
-        Effect.suspend(() => Effect.forEach([...running.values()], (watch) => watch.knownIds)),
+        Effect.sync(() => [...running.values()].map(({ store }) => store.knownIds())),
         (lists) => new Set(lists.flat()),
       ),
       rediscover: Effect.asVoid(rediscover),

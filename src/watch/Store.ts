@@ -1,0 +1,102 @@
+/**
+ * What a type's watcher knows to exist, kept downstream of its raw events: the UID of every object
+ * by `namespace/name`, and the changes those events mean for the receiver.
+ *
+ * - every list compares UIDs with what was known, so that an object deleted and re-created under
+ *   the same name while nobody watched is deleted first, then upserted;
+ * - at a list's `InitDone`, whatever was known and not seen by it is gone: its delete is
+ *   synthesised (the watch missed it);
+ * - a list that never completes changes nothing known: the next `Init` starts over.
+ *
+ * Synchronous and single-consumer: it lives in the fiber that reads the type's events.
+ */
+import * as Change from "../record/Change.js"
+import { instanceId, type ResourceKind, toInstanceRecord } from "../record/Instance.js"
+import type { Metadata, WatchEvent } from "./Watcher.js"
+import type { ListOutcome } from "./WatchStream.js"
+
+export interface Store {
+  /** Applies one event, pushing the changes it means onto `out`; a completed list returns its outcome. */
+  readonly apply: (event: WatchEvent, out: Array<Change.Change>) => ListOutcome | undefined
+  /** Ids of the objects currently known: what to delete downstream if the type goes away. */
+  readonly knownIds: () => ReadonlyArray<string>
+  /** How many objects are known. */
+  readonly size: () => number
+}
+
+/** `namespace/name`: what identifies an object within its type, with the UID telling incarnations apart. */
+const keyOf = (meta: Metadata) => `${meta.namespace ?? ""}/${meta.name ?? ""}`
+
+export const make = (kind: ResourceKind): Store => {
+  /** namespace/name → UID of every object currently known to exist. */
+  let known = new Map<string, string>()
+  /** The list in progress: what it has seen, and the deletes it synthesised so far. */
+  let seen: Map<string, string> | undefined
+  let deletes = 0
+
+  const idOf = (key: string) => {
+    const slash = key.indexOf("/")
+    return instanceId(kind, key.slice(0, slash) || undefined, key.slice(slash + 1))
+  }
+  const upsert = (meta: Metadata, out: Array<Change.Change>) => {
+    const record = toInstanceRecord(kind, meta)
+    if (record !== undefined) out.push(Change.upsert(record))
+  }
+
+  const apply = (event: WatchEvent, out: Array<Change.Change>): ListOutcome | undefined => {
+    switch (event._tag) {
+      case "Init":
+        seen = new Map()
+        deletes = 0
+        return undefined
+      case "InitPage": {
+        if (seen === undefined) seen = new Map()
+        for (const meta of event.objects) {
+          const key = keyOf(meta)
+          const uid = meta.uid ?? ""
+          const previous = known.get(key)
+          seen.set(key, uid)
+          if (previous !== undefined && previous !== uid) {
+            deletes++
+            out.push(Change.remove(idOf(key)))
+          }
+          upsert(meta, out)
+        }
+        return undefined
+      }
+      case "InitDone": {
+        const listed = seen ?? new Map<string, string>()
+        for (const key of known.keys()) {
+          if (listed.has(key)) continue
+          deletes++
+          out.push(Change.remove(idOf(key)))
+        }
+        known = listed
+        seen = undefined
+        const outcome = { objects: listed.size, deletes }
+        deletes = 0
+        return outcome
+      }
+      case "Apply":
+        known.set(keyOf(event.object), event.object.uid ?? "")
+        upsert(event.object, out)
+        return undefined
+      case "Delete": {
+        const key = keyOf(event.object)
+        known.delete(key)
+        seen?.delete(key)
+        out.push(Change.remove(idOf(key)))
+        return undefined
+      }
+      case "Error":
+      case "Restarted":
+        return undefined
+    }
+  }
+
+  return {
+    apply,
+    knownIds: () => Array.from(known.keys(), idOf),
+    size: () => known.size,
+  }
+}
