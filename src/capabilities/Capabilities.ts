@@ -11,14 +11,11 @@ import { KubeClient } from "../kube/KubeClient.js"
 import { isNotFound } from "../kube/KubeError.js"
 import type { KeyedCodec } from "../pipeline/Coalescer.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
-import type * as Change from "../record/Change.js"
 import type { CapabilitiesPayload } from "../record/Payload.js"
 import * as HttpSink from "../sink/HttpSink.js"
 import { httpClientLayer, httpSinkOptions, type ReceiverCaError } from "../sink/Select.js"
 import type { SinkError } from "../sink/Sink.js"
-import * as Store from "../watch/Store.js"
-import * as TypeWatch from "../watch/TypeWatch.js"
-import { customResourceDefinitions } from "../watch/Watcher.js"
+import { Crds } from "../watch/Crds.js"
 
 export type CapabilityChange = Data.TaggedEnum<{
   /** `kinds` summarises what the CRD serves; equal summaries mean nothing to send. */
@@ -72,10 +69,8 @@ const servedKinds = (name: string) =>
     ),
   )
 
-const nameOf = (id: string) => id.slice(id.lastIndexOf("/") + 1)
-
 /** Runs the pipeline for as long as the layer lives; nothing at all without an endpoint. */
-export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient> = Layer.unwrapEffect(
+export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient | Crds> = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* SyncConfig
     if (Option.isNone(config.capabilitiesEndpoint)) return Layer.empty
@@ -89,25 +84,18 @@ export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient>
         codec,
         send: (batch) => send(toPayload(batch)),
       })
-      const crds = yield* TypeWatch.make(customResourceDefinitions)
-      const store = Store.make(customResourceDefinitions)
+      const crds = yield* Crds
       yield* crds.events.pipe(
-        Stream.mapConcat((event) => {
-          const changes: Array<Change.Change> = []
-          store.apply(event, changes)
-          return changes
-        }),
-        Stream.runForEach((change) => {
-          if (change._tag === "Delete")
-            return pipeline.offer(CapabilityChange.Delete({ name: nameOf(change.id) }))
-          const name = change.record.name
-          return Effect.flatMap(servedKinds(name), (kinds) =>
-            Option.match(kinds, {
-              onNone: () => Effect.void,
-              onSome: (kinds) => pipeline.offer(CapabilityChange.Upsert({ name, kinds })),
-            }),
-          )
-        }),
+        Stream.runForEach((crd) =>
+          crd._tag === "Deleted"
+            ? pipeline.offer(CapabilityChange.Delete({ name: crd.name }))
+            : Effect.flatMap(servedKinds(crd.name), (kinds) =>
+                Option.match(kinds, {
+                  onNone: () => Effect.void,
+                  onSome: (kinds) => pipeline.offer(CapabilityChange.Upsert({ name: crd.name, kinds })),
+                }),
+              ),
+        ),
         Effect.forkScoped,
       )
     })

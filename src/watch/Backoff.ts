@@ -48,35 +48,36 @@ export const pauseAfterErrors: {
   <A, E, R>(self: Stream.Stream<A, E, R>, options: BackoffOptions<A>): Stream.Stream<A, E, R>
 } = dual(2, <A, E, R>(self: Stream.Stream<A, E, R>, options: BackoffOptions<A>): Stream.Stream<A, E, R> => {
   const healthyAfter = Duration.toMillis(options.healthyAfter)
-  const channel = Channel.unwrap(
-    Effect.gen(function* () {
-      const driver = yield* Schedule.driver(options.schedule)
-      /** When the stream last started running again (after a wait, or at its start). */
-      let runningSince = yield* Clock.currentTimeMillis
-      const wait = (pause: Pause) =>
-        Effect.gen(function* () {
-          if (pause._tag === "Fixed") {
-            yield* Effect.sleep(pause.delay)
-          } else {
-            const now = yield* Clock.currentTimeMillis
-            if (now - runningSince >= healthyAfter) yield* driver.reset
-            yield* Effect.ignore(driver.next(undefined))
-            if (Duration.greaterThan(pause.extra, Duration.zero)) yield* Effect.sleep(pause.extra)
-          }
-          runningSince = yield* Clock.currentTimeMillis
-        })
-      const loop: Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<A>, E, E, unknown, unknown> = Channel.readWith({
-        onInput: (chunk: Chunk.Chunk<A>) => {
-          const pause = pauseIn(chunk, options.pauseOf)
-          return pause === undefined
-            ? Channel.zipRight(Channel.write(chunk), loop)
-            : Channel.zipRight(Channel.write(chunk), Channel.zipRight(Channel.fromEffect(wait(pause)), loop))
-        },
-        onFailure: Channel.fail,
-        onDone: () => Channel.void,
+  // State made on first use: at a thousand mostly healthy streams, a schedule driver each is heap
+  // for nothing. Before the first wait the schedule is fresh, so there is nothing to reset.
+  const channel = Channel.suspend(() => {
+    let driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
+    /** When the stream last started running again after a wait. */
+    let runningSince: number | undefined
+    const wait = (pause: Pause) =>
+      Effect.gen(function* () {
+        if (pause._tag === "Fixed") {
+          yield* Effect.sleep(pause.delay)
+        } else {
+          if (driver === undefined) driver = yield* Schedule.driver(options.schedule)
+          const now = yield* Clock.currentTimeMillis
+          if (runningSince !== undefined && now - runningSince >= healthyAfter) yield* driver.reset
+          yield* Effect.ignore(driver.next(undefined))
+          if (Duration.greaterThan(pause.extra, Duration.zero)) yield* Effect.sleep(pause.extra)
+        }
+        runningSince = yield* Clock.currentTimeMillis
       })
-      return loop
-    }),
-  )
+    const loop: Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<A>, E, E, unknown, unknown> = Channel.readWith({
+      onInput: (chunk: Chunk.Chunk<A>) => {
+        const pause = pauseIn(chunk, options.pauseOf)
+        return pause === undefined
+          ? Channel.zipRight(Channel.write(chunk), loop)
+          : Channel.zipRight(Channel.write(chunk), Channel.zipRight(Channel.fromEffect(wait(pause)), loop))
+      },
+      onFailure: Channel.fail,
+      onDone: () => Channel.void,
+    })
+    return loop
+  })
   return Stream.pipeThroughChannel(self, channel)
 })

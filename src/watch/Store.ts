@@ -15,11 +15,11 @@ import { instanceId, type ResourceKind, toInstanceRecord } from "../record/Insta
 import type { Metadata, WatchEvent } from "./Watcher.js"
 import type { ListOutcome } from "./WatchStream.js"
 
-export interface Store {
+export interface StoreOf<C> {
   /** Applies one event, pushing the changes it means onto `out`; a completed list returns its outcome. */
-  readonly apply: (event: WatchEvent, out: Array<Change.Change>) => ListOutcome | undefined
-  /** Ids of the objects currently known: what to delete downstream if the type goes away. */
-  readonly knownIds: () => ReadonlyArray<string>
+  readonly apply: (event: WatchEvent, out: Array<C>) => ListOutcome | undefined
+  /** A removal of every object currently known: what to send downstream if the type goes away. */
+  readonly known: () => ReadonlyArray<C>
   /** How many objects are known. */
   readonly size: () => number
 }
@@ -27,23 +27,41 @@ export interface Store {
 /** `namespace/name`: what identifies an object within its type, with the UID telling incarnations apart. */
 const keyOf = (meta: Metadata) => `${meta.namespace ?? ""}/${meta.name ?? ""}`
 
-export const make = (kind: ResourceKind): Store => {
+/** The store of instances: changes in record form, for the pipeline. */
+export type Store = StoreOf<Change.Change>
+
+export const make = (kind: ResourceKind): Store =>
+  makeWith<Change.Change>({
+    upsert: (meta) => {
+      const record = toInstanceRecord(kind, meta)
+      return record === undefined ? undefined : Change.upsert(record)
+    },
+    remove: (namespace, name) => Change.remove(instanceId(kind, namespace, name)),
+  })
+
+/** What the changes of a store are: an object is there (now like this), or gone. */
+export interface ChangesOf<C> {
+  readonly upsert: (meta: Metadata) => C | undefined
+  readonly remove: (namespace: string | undefined, name: string) => C
+}
+
+export const makeWith = <C>(changes: ChangesOf<C>): StoreOf<C> => {
   /** namespace/name → UID of every object currently known to exist. */
   let known = new Map<string, string>()
   /** The list in progress: what it has seen, and the deletes it synthesised so far. */
   let seen: Map<string, string> | undefined
   let deletes = 0
 
-  const idOf = (key: string) => {
+  const removal = (key: string) => {
     const slash = key.indexOf("/")
-    return instanceId(kind, key.slice(0, slash) || undefined, key.slice(slash + 1))
+    return changes.remove(key.slice(0, slash) || undefined, key.slice(slash + 1))
   }
-  const upsert = (meta: Metadata, out: Array<Change.Change>) => {
-    const record = toInstanceRecord(kind, meta)
-    if (record !== undefined) out.push(Change.upsert(record))
+  const upsert = (meta: Metadata, out: Array<C>) => {
+    const change = changes.upsert(meta)
+    if (change !== undefined) out.push(change)
   }
 
-  const apply = (event: WatchEvent, out: Array<Change.Change>): ListOutcome | undefined => {
+  const apply = (event: WatchEvent, out: Array<C>): ListOutcome | undefined => {
     switch (event._tag) {
       case "Init":
         seen = new Map()
@@ -58,7 +76,7 @@ export const make = (kind: ResourceKind): Store => {
           seen.set(key, uid)
           if (previous !== undefined && previous !== uid) {
             deletes++
-            out.push(Change.remove(idOf(key)))
+            out.push(removal(key))
           }
           upsert(meta, out)
         }
@@ -69,7 +87,7 @@ export const make = (kind: ResourceKind): Store => {
         for (const key of known.keys()) {
           if (listed.has(key)) continue
           deletes++
-          out.push(Change.remove(idOf(key)))
+          out.push(removal(key))
         }
         known = listed
         seen = undefined
@@ -85,7 +103,7 @@ export const make = (kind: ResourceKind): Store => {
         const key = keyOf(event.object)
         known.delete(key)
         seen?.delete(key)
-        out.push(Change.remove(idOf(key)))
+        out.push(removal(key))
         return undefined
       }
       case "Error":
@@ -96,7 +114,11 @@ export const make = (kind: ResourceKind): Store => {
 
   return {
     apply,
-    knownIds: () => Array.from(known.keys(), idOf),
+    known: () => Array.from(known.keys(), removal),
     size: () => known.size,
   }
 }
+
+/** Ids of the objects an instance store knows: what Resync compares with the receiver. */
+export const knownIds = (store: Store): ReadonlyArray<string> =>
+  store.known().map((change) => Change.idOf(change))

@@ -29,11 +29,12 @@ import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { apiVersionOf } from "../record/Instance.js"
 import * as Backoff from "../schedule/Backoff.js"
+import { Crds } from "./Crds.js"
 import { groupOf, typeKey } from "./Discovery.js"
 import * as ListSlots from "./ListSlots.js"
 import * as Store from "./Store.js"
 import * as TypeWatch from "./TypeWatch.js"
-import { customResourceDefinitions, type WatchEvent, type WatchTarget } from "./Watcher.js"
+import type { WatchEvent, WatchTarget } from "./Watcher.js"
 import type { ListOutcome } from "./WatchStream.js"
 
 export interface DiscoveredType extends WatchTarget {
@@ -112,7 +113,7 @@ const identity = (type: DiscoveredType) => `${type.key}@${type.version}`
 
 export const make = (
   options: WatchersOptions,
-): Effect.Effect<WatchersShape, never, KubeClient | ChangeQueue | Scope.Scope> =>
+): Effect.Effect<WatchersShape, never, KubeClient | ChangeQueue | Crds | Scope.Scope> =>
   Effect.gen(function* () {
     const changes = yield* ChangeQueue
     const offer = (batch: ReadonlyArray<Change.Change>) => Queue.offer(changes, batch)
@@ -268,7 +269,7 @@ export const make = (
         running.delete(id)
         statuses.delete(id)
         if (entry === undefined) return
-        const ids = entry.store.knownIds()
+        const ids = Store.knownIds(entry.store)
         yield* offer(ids.map((objectId) => Change.remove(objectId)))
         yield* Effect.logInfo("stopped watching a type that is no longer served").pipe(
           Effect.annotateLogs({ type: id, deleted: ids.length }),
@@ -319,16 +320,8 @@ export const make = (
 
     // CRD changes (created, Established, versions changed, deleted) are what makes types appear and
     // vanish; a short debounce lets a burst of them cause one discovery.
-    const crdWatch = yield* TypeWatch.make(customResourceDefinitions, typeWatchOptions)
-    const crdStore = Store.make(customResourceDefinitions)
-    const crdChanges = crdWatch.events.pipe(
-      Stream.filter((event) => {
-        const changes: Array<Change.Change> = []
-        crdStore.apply(event, changes)
-        return changes.length > 0
-      }),
-      Stream.debounce(Duration.seconds(1)),
-    )
+    const crds = yield* Crds
+    const crdChanges = crds.events.pipe(Stream.debounce(Duration.seconds(1)))
     // A failed (or partly failed) discovery is tried again soon, backing off to every 30 s, rather
     // than at the slow timer: at start-up the API server may simply not be there yet.
     const rediscoverUntilComplete = rediscover.pipe(
@@ -399,7 +392,7 @@ export const make = (
       progress,
       relistAll,
       knownIds: Effect.map(
-        Effect.sync(() => [...running.values()].map(({ store }) => store.knownIds())),
+        Effect.sync(() => [...running.values()].map(({ store }) => Store.knownIds(store))),
         (lists) => new Set(lists.flat()),
       ),
       rediscover: Effect.asVoid(rediscover),
@@ -423,5 +416,5 @@ export class Watchers extends Context.Tag("k8s-vectordb-sync/Watchers")<Watchers
   /** Watches stop when the layer is released; pending changes stay with the pipeline. */
   static readonly layer = (
     options: WatchersOptions,
-  ): Layer.Layer<Watchers, never, KubeClient | ChangeQueue> => Layer.scoped(Watchers, make(options))
+  ): Layer.Layer<Watchers, never, KubeClient | ChangeQueue | Crds> => Layer.scoped(Watchers, make(options))
 }

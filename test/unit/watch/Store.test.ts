@@ -50,7 +50,7 @@ describe("Store", () => {
       createdAt: "2026-01-01T00:00:00Z",
     })
     expect(result.outcomes).toEqual([{ objects: 2, deletes: 0 }])
-    expect([...store.knownIds()].sort()).toEqual([id("b", "_cluster"), id("a")])
+    expect([...Store.knownIds(store)].sort()).toEqual([id("b", "_cluster"), id("a")])
   })
 
   it("a relist deletes what vanished meanwhile, at its end", () => {
@@ -59,7 +59,7 @@ describe("Store", () => {
     const result = run(store, list([meta("a")]))
     expect(result.changes).toEqual([`+${id("a")}`, `-${id("b")}`])
     expect(result.outcomes).toEqual([{ objects: 1, deletes: 1 }])
-    expect(store.knownIds()).toEqual([id("a")])
+    expect(Store.knownIds(store)).toEqual([id("a")])
   })
 
   it("an object re-created under the same name (another UID) is deleted, then upserted", () => {
@@ -79,7 +79,7 @@ describe("Store", () => {
       WatchEvent.Delete({ object: meta("a") }),
     ])
     expect(result.changes).toEqual([`+${id("a")}`, `+${id("b")}`, `-${id("a")}`])
-    expect(store.knownIds()).toEqual([id("b")])
+    expect(Store.knownIds(store)).toEqual([id("b")])
     // the next list finds b with the UID Apply recorded: no delete
     expect(run(store, list([meta("b")])).outcomes).toEqual([{ objects: 1, deletes: 0 }])
   })
@@ -91,7 +91,7 @@ describe("Store", () => {
     // b vanishes between the failed list and the next one
     const result = run(store, list([meta("a")]))
     expect(result.changes).toEqual([`+${id("a")}`, `-${id("b")}`])
-    expect(store.knownIds()).toEqual([id("a")])
+    expect(Store.knownIds(store)).toEqual([id("a")])
   })
 
   it("a Delete during a list is not resurrected by its end", () => {
@@ -104,7 +104,7 @@ describe("Store", () => {
       WatchEvent.InitDone({ resourceVersion: "2" }),
     ])
     expect(result.changes).toEqual([`+${id("a")}`, `+${id("b")}`, `-${id("b")}`])
-    expect(store.knownIds()).toEqual([id("a")])
+    expect(Store.knownIds(store)).toEqual([id("a")])
     expect(result.outcomes).toEqual([{ objects: 1, deletes: 0 }])
   })
 
