@@ -1,7 +1,8 @@
 /**
- * The live set of watched types: one `TypeWatch` fiber per discovered type, all feeding the same
- * `offer` (the pipeline's keyed queue). Discovery runs again when a CRD changes and on a slow timer,
- * and watches start and stop to match; the objects of a type that went away are deleted downstream.
+ * The live set of watched types: per discovered type, one fiber reading its `TypeWatch` stream into
+ * its `Store` and on into the `ChangeQueue`. Discovery runs again when a CRD changes (`Crds`) and on
+ * a slow timer, and watches start and stop to match; the objects of a type that went away are
+ * deleted downstream.
  *
  * It also keeps what `/readyz` and the logs need: per type, whether the initial list completed,
  * the last error, and how often the watch restarted.
