@@ -8,14 +8,12 @@
  * the last error, and how often the watch restarted.
  */
 import {
-  type Chunk,
   Clock,
   Context,
   Duration,
   Effect,
   FiberMap,
   Layer,
-  LogLevel,
   Metric,
   Option,
   Queue,
@@ -25,18 +23,18 @@ import {
 } from "effect"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
-import { forbiddenTypes, watchEvents, watchedTypes, watchRestarts } from "../metrics/Metrics.js"
+import { forbiddenTypes, watchedTypes } from "../metrics/Metrics.js"
 import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { apiVersionOf } from "../record/Instance.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { Crds } from "./Crds.js"
 import { groupOf, typeKey } from "./Discovery.js"
+import * as Feed from "./Feed.js"
 import * as ListSlots from "./ListSlots.js"
 import * as Store from "./Store.js"
 import * as TypeWatch from "./TypeWatch.js"
-import type { WatchEvent, WatchTarget } from "./Watcher.js"
-import type { ListOutcome } from "./WatchStream.js"
+import type { WatchTarget } from "./Watcher.js"
 
 export interface DiscoveredType extends WatchTarget {
   /** Stable name of the type (`deployments.apps`, `configmaps`). */
@@ -144,102 +142,7 @@ export const make = (
     const listSlots = yield* ListSlots.make(options.listConcurrency ?? 10)
     const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listSlots }
 
-    /**
-     * Runs a type's events into its store and the change queue. The hot path works a chunk (one
-     * network read) at a time: the changes go to the queue together, the counters move once per
-     * chunk, and nothing is built per event unless debug logging is on. The stream is read by a
-     * loop over its pull rather than a Stream sink: at a thousand mostly idle types, every stage
-     * costs heap (see `TypeWatch`).
-     */
-    const consume = (id: string, type: DiscoveredType, watch: TypeWatch.TypeWatch, store: Store.Store) => {
-      const upserts = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Upsert")
-      const deletes = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Delete")
-      const handle = (chunk: Chunk.Chunk<WatchEvent>): Effect.Effect<void> => {
-        const changes: Array<Change.Change> = []
-        const effects: Array<Effect.Effect<void>> = []
-        for (const event of chunk) {
-          if (event._tag === "Error" || event._tag === "Restarted") {
-            effects.push(onStatusEvent(id, type, event))
-            continue
-          }
-          const listed = store.apply(event, changes)
-          if (listed !== undefined) effects.push(onListed(id, type, watch, listed))
-        }
-        const counted = changes.length === 0 ? Effect.void : offerCounted(type, changes, upserts, deletes)
-        return effects.length === 0
-          ? counted
-          : Effect.zipRight(counted, Effect.all(effects, { discard: true }))
-      }
-      return Effect.scoped(
-        Effect.flatMap(Stream.toPull(watch.events), (pull) => Effect.forever(Effect.flatMap(pull, handle))),
-      ).pipe(Effect.ignore)
-    }
-
-    const offerCounted = (
-      type: DiscoveredType,
-      changes: ReadonlyArray<Change.Change>,
-      upserts: Metric.Metric.Counter<number>,
-      deletes: Metric.Metric.Counter<number>,
-    ) => {
-      let upserted = 0
-      for (const change of changes) if (change._tag === "Upsert") upserted++
-      return offer(changes).pipe(
-        Effect.zipRight(upserted > 0 ? Metric.incrementBy(upserts, upserted) : Effect.void),
-        Effect.zipRight(
-          upserted < changes.length ? Metric.incrementBy(deletes, changes.length - upserted) : Effect.void,
-        ),
-        Effect.zipRight(Effect.whenLogLevel(logObserved(type, changes), LogLevel.Debug)),
-      )
-    }
-
-    const logObserved = (type: DiscoveredType, changes: ReadonlyArray<Change.Change>) =>
-      Effect.forEach(
-        changes,
-        (change) =>
-          Effect.logDebug("observed").pipe(
-            Effect.annotateLogs({
-              type: type.key,
-              op: change._tag,
-              id: change._tag === "Upsert" ? change.record.id : change.id,
-            }),
-          ),
-        { discard: true },
-      )
-
-    const onListed = (id: string, type: DiscoveredType, watch: TypeWatch.TypeWatch, outcome: ListOutcome) =>
-      update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: outcome.objects })).pipe(
-        Effect.zipRight(watch.relists.listed(outcome)),
-        Effect.zipRight(
-          Effect.logDebug("listed").pipe(
-            Effect.annotateLogs({ type: type.key, objects: outcome.objects, deletes: outcome.deletes }),
-          ),
-        ),
-      )
-
-    const onStatusEvent = (
-      id: string,
-      type: DiscoveredType,
-      event: WatchEvent & { readonly _tag: "Error" | "Restarted" },
-    ): Effect.Effect<void> => {
-      if (event._tag === "Restarted") {
-        return update(id, (s) => ({ ...s, restarts: s.restarts + 1 })).pipe(
-          Effect.zipRight(Metric.increment(Metric.tagged(watchRestarts, "reason", event.reason))),
-        )
-      }
-      const forbidden = event.error._tag === "KubeApiError" && event.error.code === 403
-      return update(id, (s) => ({
-        ...s,
-        phase: forbidden ? "forbidden" : "failing",
-        lastError: Option.some(event.error.message),
-      })).pipe(
-        Effect.zipRight(
-          (forbidden
-            ? Effect.logWarning("forbidden to list or watch this type; skipped, retried rarely")
-            : Effect.logWarning("watch failed; retrying with backoff")
-          ).pipe(Effect.annotateLogs({ type: type.key, error: event.error.message })),
-        ),
-      )
-    }
+    const feed = Feed.make({ offer, update })
 
     const start = (type: DiscoveredType) =>
       Effect.gen(function* () {
@@ -259,7 +162,7 @@ export const make = (
           restarts: 0,
           lastError: Option.none(),
         })
-        yield* FiberMap.run(fibers, id, consume(id, type, watch, store))
+        yield* FiberMap.run(fibers, id, feed(id, type, watch, store))
       })
 
     /** The type is gone from the server: its objects are gone too, whatever the watch last saw. */
