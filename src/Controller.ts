@@ -18,11 +18,12 @@ import { ChangeQueue } from "./record/ChangeQueue.js"
 import type { ReceiverCaError } from "./sink/Select.js"
 import * as Sinks from "./sink/Select.js"
 import type { InstanceSink } from "./sink/Sink.js"
+import { Crds } from "./watch/Crds.js"
 import * as Discovery from "./watch/Discovery.js"
 import { Watchers } from "./watch/Watchers.js"
 
 /** The watches, feeding the pipeline, for the types that discovery and the filters select. */
-export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueue | KubeClient> =
+export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueue | KubeClient | Crds> =
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const config = yield* SyncConfig
@@ -38,13 +39,19 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueu
     }),
   )
 
-export type Services = Watchers | SyncPipeline | Resync | ChangeQueue
+/** The one CRD watch, read by re-discovery and the capabilities pipeline. */
+export const crdsLayer: Layer.Layer<Crds, never, SyncConfig | KubeClient> = Layer.unwrapEffect(
+  Effect.map(SyncConfig, (config) => Crds.layer({ watchList: config.watchList })),
+)
+
+export type Services = Watchers | SyncPipeline | Resync | ChangeQueue | Crds
 
 /** Watches, pipeline and resync, without the HTTP endpoints: for embedding. */
 export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | InstanceSink> =
   Resync.layer.pipe(
     Layer.provideMerge(watchersLayer),
     Layer.provideMerge(SyncPipeline.layer),
+    Layer.provideMerge(crdsLayer),
     Layer.provideMerge(ChangeQueue.layer()),
   )
 

@@ -11,11 +11,11 @@ import { KubeClient } from "../kube/KubeClient.js"
 import { isNotFound } from "../kube/KubeError.js"
 import type { KeyedCodec } from "../pipeline/Coalescer.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
-import { CapabilitiesPayload } from "../record/Payload.js"
+import { CapabilitiesPayload, fromBatch } from "../record/Payload.js"
 import * as HttpSink from "../sink/HttpSink.js"
 import { httpClientLayer, httpSinkOptions, type ReceiverCaError } from "../sink/Select.js"
 import type { SinkError } from "../sink/Sink.js"
-import * as TypeWatch from "../watch/TypeWatch.js"
+import { Crds } from "../watch/Crds.js"
 
 export type CapabilityChange = Data.TaggedEnum<{
   /** `kinds` summarises what the CRD serves; equal summaries mean nothing to send. */
@@ -29,10 +29,12 @@ export const codec: KeyedCodec<CapabilityChange> = {
   fingerprintOf: (change) => (change._tag === "Upsert" ? change.kinds : ""),
 }
 
-export const toPayload = (batch: ReadonlyArray<CapabilityChange>): CapabilitiesPayload => ({
-  upserts: batch.filter((c) => c._tag === "Upsert").map((c) => c.name),
-  deletes: batch.filter((c) => c._tag === "Delete").map((c) => c.name),
-})
+export const toPayload = (batch: ReadonlyArray<CapabilityChange>): CapabilitiesPayload =>
+  fromBatch(
+    batch,
+    (upsert) => upsert.name,
+    (remove) => remove.name,
+  )
 
 /** The part of a CRD that decides what it offers: its kind and the versions it serves. */
 const CrdServed = Schema.Struct({
@@ -69,10 +71,8 @@ const servedKinds = (name: string): Effect.Effect<Option.Option<string>, never, 
     ),
   )
 
-const nameOf = (id: string) => id.slice(id.lastIndexOf("/") + 1)
-
 /** Runs the pipeline for as long as the layer lives; nothing at all without an endpoint. */
-export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient> = Layer.unwrapEffect(
+export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient | Crds> = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* SyncConfig
     if (Option.isNone(config.capabilitiesEndpoint)) return Layer.empty
@@ -82,19 +82,17 @@ export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient>
         ? (payload) => Console.log(JSON.stringify({ capabilities: payload }))
         : yield* HttpSink.makePoster(httpSinkOptions(config, endpoint), CapabilitiesPayload)
       const client = yield* KubeClient
-      const crds = yield* TypeWatch.make(TypeWatch.customResourceDefinitions)
+      const crds = yield* Crds
       const changes = crds.events.pipe(
-        Stream.mapEffect((event): Effect.Effect<Option.Option<CapabilityChange>, never, KubeClient> => {
-          if (event._tag !== "Observed") return Effect.succeedNone
-          const change = event.change
-          if (change._tag === "Delete")
-            return Effect.succeedSome(CapabilityChange.Delete({ name: nameOf(change.id) }))
-          const name = change.record.name
-          return Effect.map(
-            servedKinds(name),
-            Option.map((kinds) => CapabilityChange.Upsert({ name, kinds })),
-          )
-        }),
+        Stream.mapEffect(
+          (crd): Effect.Effect<Option.Option<CapabilityChange>, never, KubeClient> =>
+            crd._tag === "Deleted"
+              ? Effect.succeedSome(CapabilityChange.Delete({ name: crd.name }))
+              : Effect.map(
+                  servedKinds(crd.name),
+                  Option.map((kinds) => CapabilityChange.Upsert({ name: crd.name, kinds })),
+                ),
+        ),
         Stream.filterMap((change) => change),
         Stream.provideService(KubeClient, client),
       )

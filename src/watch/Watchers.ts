@@ -1,7 +1,8 @@
 /**
- * The live set of watched types: one `TypeWatch` fiber per discovered type, all feeding the same
- * `offer` (the pipeline's keyed queue). Discovery runs again when a CRD changes and on a slow timer,
- * and watches start and stop to match; the objects of a type that went away are deleted downstream.
+ * The live set of watched types: per discovered type, one fiber reading its `TypeWatch` stream into
+ * its `Store` and on into the `ChangeQueue`. Discovery runs again when a CRD changes (`Crds`) and on
+ * a slow timer, and watches start and stop to match; the objects of a type that went away are
+ * deleted downstream.
  *
  * It also keeps what `/readyz` and the logs need: per type, whether the initial list completed,
  * the last error, and how often the watch restarted.
@@ -13,7 +14,6 @@ import {
   Effect,
   FiberMap,
   Layer,
-  LogLevel,
   Metric,
   Option,
   Queue,
@@ -23,16 +23,21 @@ import {
 } from "effect"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
-import { forbiddenTypes, watchEvents, watchedTypes, watchRestarts } from "../metrics/Metrics.js"
+import { forbiddenTypes, watchedTypes } from "../metrics/Metrics.js"
 import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { apiVersionOf } from "../record/Instance.js"
 import * as Backoff from "../schedule/Backoff.js"
+import { Crds } from "./Crds.js"
 import { groupOf, typeKey } from "./Discovery.js"
+import * as Feed from "./Feed.js"
 import * as ListSlots from "./ListSlots.js"
+import * as Store from "./Store.js"
+import type { TypePhase, TypeStatus } from "./TypeStatus.js"
 import * as TypeWatch from "./TypeWatch.js"
+import type { WatchTarget } from "./Watcher.js"
 
-export interface DiscoveredType extends TypeWatch.WatchTarget {
+export interface DiscoveredType extends WatchTarget {
   /** Stable name of the type (`deployments.apps`, `configmaps`). */
   readonly key: string
 }
@@ -43,20 +48,7 @@ export interface Discovered {
   readonly failures: ReadonlyArray<{ readonly groupVersion: string; readonly error: string }>
 }
 
-export type TypePhase = "listing" | "synced" | "failing" | "forbidden"
-
-export interface TypeStatus {
-  readonly key: string
-  readonly apiVersion: string
-  readonly kind: string
-  readonly phase: TypePhase
-  /** Whether a list has completed at least once. */
-  readonly synced: boolean
-  readonly startedAt: number
-  readonly objects: number
-  readonly restarts: number
-  readonly lastError: Option.Option<string>
-}
+export type { TypePhase, TypeStatus } from "./TypeStatus.js"
 
 export interface WatchersOptions {
   /** Discovery, already filtered by the allow and block lists. */
@@ -108,12 +100,12 @@ const identity = (type: DiscoveredType) => `${type.key}@${type.version}`
 
 export const make = (
   options: WatchersOptions,
-): Effect.Effect<WatchersShape, never, KubeClient | ChangeQueue | Scope.Scope> =>
+): Effect.Effect<WatchersShape, never, KubeClient | ChangeQueue | Crds | Scope.Scope> =>
   Effect.gen(function* () {
     const changes = yield* ChangeQueue
     const offer = (batch: ReadonlyArray<Change.Change>) => Queue.offer(changes, batch)
     const fibers = yield* FiberMap.make<string>()
-    const running = new Map<string, TypeWatch.TypeWatch>()
+    const running = new Map<string, { readonly watch: TypeWatch.TypeWatch; readonly store: Store.Store }>()
     const grace = Duration.toMillis(options.readinessGrace ?? Duration.minutes(2))
 
     // One entry per type, replaced whole on change: readers get consistent snapshots of an entry,
@@ -138,105 +130,15 @@ export const make = (
     const listSlots = yield* ListSlots.make(options.listConcurrency ?? 10)
     const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listSlots }
 
-    /**
-     * What a type's watch hands its events to. The hot path works a batch (one network read) at a
-     * time: the changes go to the pipeline together, the counters move once per batch, and nothing
-     * is built per event unless debug logging is on.
-     */
-    const emitterFor = (id: string, type: DiscoveredType): TypeWatch.Emit => {
-      const upserts = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Upsert")
-      const deletes = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Delete")
-      return (events) =>
-        Effect.suspend(() => {
-          const changes: Array<Change.Change> = []
-          const others: Array<TypeWatch.TypeWatchEvent> = []
-          for (const event of events) {
-            if (event._tag === "Observed") changes.push(event.change)
-            else others.push(event)
-          }
-          if (changes.length === 0) return handleOthers(id, type, others)
-          let upserted = 0
-          for (const change of changes) if (change._tag === "Upsert") upserted++
-          return offer(changes).pipe(
-            Effect.zipRight(upserted > 0 ? Metric.incrementBy(upserts, upserted) : Effect.void),
-            Effect.zipRight(
-              upserted < changes.length
-                ? Metric.incrementBy(deletes, changes.length - upserted)
-                : Effect.void,
-            ),
-            Effect.zipRight(Effect.whenLogLevel(logObserved(type, changes), LogLevel.Debug)),
-            Effect.zipRight(handleOthers(id, type, others)),
-          )
-        })
-    }
-
-    const logObserved = (type: DiscoveredType, changes: ReadonlyArray<Change.Change>) =>
-      Effect.forEach(
-        changes,
-        (change) =>
-          Effect.logDebug("observed").pipe(
-            Effect.annotateLogs({
-              type: type.key,
-              op: change._tag,
-              id: change._tag === "Upsert" ? change.record.id : change.id,
-            }),
-          ),
-        { discard: true },
-      )
-
-    const handleOthers = (
-      id: string,
-      type: DiscoveredType,
-      events: ReadonlyArray<TypeWatch.TypeWatchEvent>,
-    ) =>
-      events.length === 0
-        ? Effect.void
-        : Effect.forEach(events, (event) => consume(id, type, event), { discard: true })
-
-    const consume = (
-      id: string,
-      type: DiscoveredType,
-      event: TypeWatch.TypeWatchEvent,
-    ): Effect.Effect<void> => {
-      switch (event._tag) {
-        case "Observed":
-          return offer([event.change])
-        case "Listed":
-          return update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: event.objects })).pipe(
-            Effect.zipRight(
-              Effect.logDebug("listed").pipe(
-                Effect.annotateLogs({ type: type.key, objects: event.objects, deletes: event.deletes }),
-              ),
-            ),
-          )
-        case "Failed": {
-          const forbidden = event.error._tag === "KubeApiError" && event.error.code === 403
-          return update(id, (s) => ({
-            ...s,
-            phase: forbidden ? "forbidden" : "failing",
-            lastError: Option.some(event.error.message),
-          })).pipe(
-            Effect.zipRight(
-              (forbidden
-                ? Effect.logWarning("forbidden to list or watch this type; skipped, retried rarely")
-                : Effect.logWarning("watch failed; retrying with backoff")
-              ).pipe(Effect.annotateLogs({ type: type.key, error: event.error.message })),
-            ),
-          )
-        }
-        case "Restarted":
-          return update(id, (s) => ({ ...s, restarts: s.restarts + 1 })).pipe(
-            Effect.zipRight(Metric.increment(Metric.tagged(watchRestarts, "reason", event.reason))),
-          )
-      }
-    }
+    const feed = Feed.make({ offer, update })
 
     const start = (type: DiscoveredType) =>
       Effect.gen(function* () {
         const id = identity(type)
         const watch = yield* TypeWatch.make(type, typeWatchOptions)
+        const store = Store.make(type)
         const startedAt = yield* Clock.currentTimeMillis
-        running.set(id, watch)
+        running.set(id, { watch, store })
         statuses.set(id, {
           key: type.key,
           apiVersion: apiVersionOf(type),
@@ -248,18 +150,18 @@ export const make = (
           restarts: 0,
           lastError: Option.none(),
         })
-        yield* FiberMap.run(fibers, id, watch.run(emitterFor(id, type)))
+        yield* FiberMap.run(fibers, id, feed(id, type, watch, store))
       })
 
     /** The type is gone from the server: its objects are gone too, whatever the watch last saw. */
     const stop = (id: string) =>
       Effect.gen(function* () {
         yield* FiberMap.remove(fibers, id)
-        const watch = running.get(id)
+        const entry = running.get(id)
         running.delete(id)
         statuses.delete(id)
-        if (watch === undefined) return
-        const ids = yield* watch.knownIds
+        if (entry === undefined) return
+        const ids = Store.knownIds(entry.store)
         yield* offer(ids.map((objectId) => Change.remove(objectId)))
         yield* Effect.logInfo("stopped watching a type that is no longer served").pipe(
           Effect.annotateLogs({ type: id, deleted: ids.length }),
@@ -278,7 +180,7 @@ export const make = (
       // A group that failed discovery this time has not gone away: keep its watches (and its objects
       // downstream) until discovery says otherwise.
       const failedGroups = new Set(discovered.failures.map((f) => groupOf(f.groupVersion)))
-      for (const [id, watch] of [...running]) {
+      for (const [id, { watch }] of [...running]) {
         if (!wanted.has(id) && !failedGroups.has(watch.target.group)) yield* stop(id)
       }
       for (const [id, type] of wanted) if (!running.has(id)) yield* start(type)
@@ -310,11 +212,8 @@ export const make = (
 
     // CRD changes (created, Established, versions changed, deleted) are what makes types appear and
     // vanish; a short debounce lets a burst of them cause one discovery.
-    const crdWatch = yield* TypeWatch.make(TypeWatch.customResourceDefinitions, typeWatchOptions)
-    const crdChanges = crdWatch.events.pipe(
-      Stream.filter((event) => event._tag === "Observed"),
-      Stream.debounce(Duration.seconds(1)),
-    )
+    const crds = yield* Crds
+    const crdChanges = crds.events.pipe(Stream.debounce(Duration.seconds(1)))
     // A failed (or partly failed) discovery is tried again soon, backing off to every 30 s, rather
     // than at the slow timer: at start-up the API server may simply not be there yet.
     const rediscoverUntilComplete = rediscover.pipe(
@@ -357,8 +256,8 @@ export const make = (
     const relistAll = (timeout: Duration.DurationInput) =>
       Effect.forEach(
         [...running.values()],
-        (watch) =>
-          watch.relist.pipe(
+        ({ watch }) =>
+          watch.relists.relist.pipe(
             Effect.timeoutOption(timeout),
             Effect.map((outcome) => ({
               key: typeKey(watch.target.group, watch.target.plural),
@@ -385,7 +284,7 @@ export const make = (
       progress,
       relistAll,
       knownIds: Effect.map(
-        Effect.suspend(() => Effect.forEach([...running.values()], (watch) => watch.knownIds)),
+        Effect.sync(() => [...running.values()].map(({ store }) => Store.knownIds(store))),
         (lists) => new Set(lists.flat()),
       ),
       rediscover: Effect.asVoid(rediscover),
@@ -409,5 +308,5 @@ export class Watchers extends Context.Tag("k8s-vectordb-sync/Watchers")<Watchers
   /** Watches stop when the layer is released; pending changes stay with the pipeline. */
   static readonly layer = (
     options: WatchersOptions,
-  ): Layer.Layer<Watchers, never, KubeClient | ChangeQueue> => Layer.scoped(Watchers, make(options))
+  ): Layer.Layer<Watchers, never, KubeClient | ChangeQueue | Crds> => Layer.scoped(Watchers, make(options))
 }
