@@ -20,6 +20,7 @@ import * as Sinks from "./sink/Select.js"
 import type { InstanceSink } from "./sink/Sink.js"
 import { Crds } from "./watch/Crds.js"
 import * as Discovery from "./watch/Discovery.js"
+import * as TypeFilter from "./watch/TypeFilter.js"
 import { Watchers } from "./watch/Watchers.js"
 
 /** The watches, feeding the pipeline, for the types that discovery and the filters select. */
@@ -29,7 +30,7 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueu
       const config = yield* SyncConfig
       return Watchers.layer({
         discover: Effect.map(Discovery.discover, (found) => ({
-          types: Discovery.selectTypes(found.types, config),
+          types: TypeFilter.selectTypes(found.types, config),
           failures: found.failures,
         })),
         discoveryInterval: config.discoveryInterval,

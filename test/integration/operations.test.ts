@@ -70,13 +70,15 @@ describe("resync", () => {
     await converged(receiver, ns)
     const id = `${ns}/v1/ConfigMap/cm-0`
     expect(receiver.history.get(id)?.length).toBe(1)
+    // Every ConfigMap of the cluster is re-sent, in batches: wait for all five of this test's.
     await eventually(
-      () => (receiver.history.get(id)?.length ?? 0) >= 2,
+      () =>
+        Array.from({ length: 5 }, (_, i) => receiver.history.get(`${ns}/v1/ConfigMap/cm-${i}`)).every(
+          (sent) => (sent?.length ?? 0) >= 2,
+        ),
       () => "not re-sent by the periodic resync",
       20_000,
     )
-    for (let i = 0; i < 5; i++)
-      expect(receiver.history.get(`${ns}/v1/ConfigMap/cm-${i}`)!.length).toBeGreaterThanOrEqual(2)
   })
 
   it("a requested resync restores a receiver that lost its data", async () => {
@@ -120,7 +122,8 @@ describe("resync", () => {
       () => "ghost not seeded",
     )
     const outcome = await controller.resync()
-    expect(outcome.deletes).toBe(1)
+    // At least the ghost; ConfigMaps of namespaces other tests are deleting may vanish meanwhile.
+    expect(outcome.deletes).toBeGreaterThanOrEqual(1)
     await eventually(
       () => !receiver.state.has(ghost.id),
       () => "stale id not deleted by the resync",

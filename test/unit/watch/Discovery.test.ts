@@ -6,6 +6,7 @@
  * APIService v1beta1.metrics.fixture.example.com whose backing service does not exist (Stale in
  * aggregated discovery, 503 in the legacy form).
  */
+
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
@@ -18,7 +19,6 @@ import {
   legacyGroups,
   resolveTypes,
   type ServedResource,
-  selectTypes,
   type WatchedType,
 } from "../../../src/watch/Discovery.js"
 import {
@@ -28,6 +28,7 @@ import {
   CoreDiscoveryDocument,
   GroupsDiscoveryDocument,
 } from "../../../src/watch/DiscoveryDocument.js"
+import { selectTypes } from "../../../src/watch/TypeFilter.js"
 
 const fixture = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), "utf8"))
