@@ -3,7 +3,7 @@
  * number of events, so memory grows with the number of objects and never with the event rate.
  *
  * It is a plain state machine driven by explicit timestamps. It never reads a clock and never
- * waits; `Batcher` adds time and waiting on top. That keeps every rule here testable as a pure
+ * waits; `DebounceBatch` adds time and waiting on top. That keeps every rule here testable as a pure
  * function of its inputs.
  */
 import { type Change, idOf } from "../record/Change.js"
