@@ -31,7 +31,7 @@ export interface TypeWatch {
 export const pauseOf =
   (forbiddenRetry: Duration.Duration) =>
   (event: WatchEvent): Pause | undefined => {
-    if (event._tag !== "Error") return undefined
+    if (event._tag !== "Error" || event.retryAtOnce === true) return undefined
     const error = event.error
     if (error._tag !== "KubeApiError") return scheduleNext()
     if (error.code === 403) return fixed(forbiddenRetry)

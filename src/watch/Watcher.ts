@@ -60,8 +60,12 @@ export type WatchEvent = Data.TaggedEnum<{
   Apply: { readonly object: Metadata }
   /** An object was deleted. */
   Delete: { readonly object: Metadata }
-  /** A request failed; the watch goes on (after a backoff, see `Backoff`). */
-  Error: { readonly error: KubeError }
+  /**
+   * A request failed; the watch goes on, after a backoff (see `Backoff`) unless `retryAtOnce`: the
+   * next request is a different one (a LIST after a failed streaming list, which fails while a
+   * fresh type's watch cache initialises, when a LIST is served from etcd).
+   */
+  Error: { readonly error: KubeError; readonly retryAtOnce?: boolean }
   /** The watch request ended and is made again. */
   Restarted: { readonly reason: RestartReason }
 }>
@@ -198,7 +202,7 @@ const watchFailed = (state: State, error: KubeError, events: Array<WatchEvent> =
   }
   const listing = state.phase._tag !== "Watching"
   if (listing && refusesStreaming(error)) return step(events, { ...state, phase: Empty, streaming: false })
-  events.push(WatchEvent.Restarted({ reason: "error" }), WatchEvent.Error({ error }))
+  events.push(WatchEvent.Restarted({ reason: "error" }), WatchEvent.Error({ error, retryAtOnce: listing }))
   return listing
     ? step(events, { ...state, phase: Empty, listInstead: true })
     : step(events, {

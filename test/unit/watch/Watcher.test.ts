@@ -3,8 +3,10 @@
  * state asks for, what each answer means (raw events) and where it goes next.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Option } from "effect"
+import { Duration, Option } from "effect"
 import { KubeApiError, KubeTransportError } from "../../../src/kube/KubeError.js"
+import { backoff } from "../../../src/watch/Backoff.js"
+import { pauseOf } from "../../../src/watch/TypeWatch.js"
 import {
   initial,
   isListing,
@@ -203,6 +205,9 @@ describe("streaming initial list", () => {
     for (const outcome of outcomes) {
       const step = transition(path, empty, outcome)
       expect(tags(step.events)).toEqual(["Restarted", "Error"])
+      // The LIST that follows is a different request: it goes out without a backoff.
+      expect(step.events[1]).toMatchObject({ retryAtOnce: true })
+      expect(pauseOf(Duration.minutes(5))(step.events[1]!)).toBeUndefined()
       expect(step.state).toEqual({ phase: Phase.Empty(), streaming: true, listInstead: true })
     }
     const read = transition(path, streamingList, Outcome.Failed({ error: transport }))
@@ -259,6 +264,12 @@ describe("watching", () => {
       expect(step.events).toEqual([{ _tag: "Restarted", reason }])
       expect(step.state).toEqual(watchingClosed)
     }
+  })
+  it("a failed watch backs off before the same request is made again", () => {
+    const step = transition(path, watchingClosed, Outcome.Failed({ error: apiError(500) }))
+    expect(tags(step.events)).toEqual(["Restarted", "Error"])
+    expect(step.events[1]).toMatchObject({ retryAtOnce: false })
+    expect(pauseOf(Duration.minutes(5))(step.events[1]!)).toEqual(backoff())
   })
   it("410 (status or ERROR event): list again", () => {
     const open = transition(path, watchingClosed, Outcome.Failed({ error: apiError(410) }))
