@@ -118,9 +118,11 @@ export const make = (
         if (current === undefined) return Effect.void
         const next = f(current)
         statuses.set(id, next)
-        return current.phase === next.phase
-          ? Effect.void
-          : Metric.set(forbiddenTypes, countPhase("forbidden"))
+        // Counted again only when a type enters or leaves "forbidden": recounting on every change of
+        // phase made a thousand types' first lists quadratic.
+        return current.phase !== next.phase && (current.phase === "forbidden" || next.phase === "forbidden")
+          ? Metric.set(forbiddenTypes, countPhase("forbidden"))
+          : Effect.void
       })
     const countPhase = (phase: TypePhase) => {
       let n = 0
