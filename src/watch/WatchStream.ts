@@ -199,13 +199,7 @@ export const make = (
           Watcher.isOpen(result.state) ? Effect.void : closeRequest,
           Watcher.isListing(result.state) ? Effect.void : freeSlot,
         )
-        return Effect.as(
-          cleanup,
-          Option.some([
-            Chunk.unsafeFromArray(result.events as Array<Watcher.WatchEvent>),
-            result.state,
-          ] as const),
-        )
+        return Effect.as(cleanup, Option.some([Chunk.fromIterable(result.events), result.state] as const))
       })
 
     const events = Stream.unfoldChunkEffect(Watcher.initial(options.watchList ?? true), next).pipe(
