@@ -28,7 +28,7 @@ export const invalid = (name: string, text: string, expected: string): ConfigErr
   ConfigError.InvalidData([name], `got ${showValue(text)}, expected ${expected}`)
 
 /** The raw value of a variable, trimmed; None when unset, empty or blank. */
-export const rawValue = (name: string): Config.Config<Option.Option<string>> =>
+const rawValue = (name: string): Config.Config<Option.Option<string>> =>
   Config.string(name).pipe(
     Config.option,
     Config.map(Option.flatMap((s) => Option.liftPredicate(s.trim(), (t) => t !== ""))),

@@ -5,6 +5,7 @@
  * into the keyed state: a retry then carries the newest state of each id instead of the stale one,
  * and an older state can never overtake a newer one.
  */
+import type * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -35,6 +36,10 @@ const BODY_EXCERPT = 512
  * busy, not that an entry is bad: they retry like a 5xx instead of setting data aside.
  */
 const RETRIED_CLIENT_ERRORS = new Set([401, 403, 404, 408, 429])
+
+/** Why a payload could not be encoded: the Schema's own message where there is one. */
+const encodingFailure = (error: HttpBody.HttpBodyError): string =>
+  error.reason._tag === "SchemaError" ? error.reason.error.message : String(error.reason.error)
 
 const classify = (response: HttpClientResponse.HttpClientResponse) =>
   Effect.gen(function* () {
@@ -97,10 +102,7 @@ export const makePoster = <A, I>(
           Effect.fail(
             new SinkRejected({
               status: 0,
-              body: `not sent: ${String(error.reason._tag === "SchemaError" ? error.reason.error.message : error.reason.error)}`.slice(
-                0,
-                BODY_EXCERPT,
-              ),
+              body: `not sent: ${encodingFailure(error)}`.slice(0, BODY_EXCERPT),
             }),
           ),
         ),

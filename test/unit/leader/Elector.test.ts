@@ -18,15 +18,7 @@ import { Elector, makeWithStore, runAsLeader } from "../../../src/leader/Elector
 import { type Lease, LeaseRequestError, type LeaseStore, recordOf } from "../../../src/leader/LeaseStore.js"
 import type { ElectionOptions } from "../../../src/leader/Options.js"
 import type { LeaseRecord } from "../../../src/leader/Rules.js"
-
-const record = (overrides: Partial<LeaseRecord> = {}): LeaseRecord => ({
-  holderIdentity: "other",
-  leaseDurationSeconds: 15,
-  acquireTime: "2026-11-25T10:00:00.000000Z",
-  renewTime: "2026-11-25T10:00:00.000000Z",
-  leaseTransitions: 3,
-  ...overrides,
-})
+import { record } from "./fixtures.js"
 
 // ---------------------------------------------------------------------------------------------------
 // The loops, under TestClock, over an in-memory store with the API server's optimistic concurrency

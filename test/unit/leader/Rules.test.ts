@@ -12,15 +12,7 @@ import {
   observe,
   releasedRecord,
 } from "../../../src/leader/Rules.js"
-
-const record = (overrides: Partial<LeaseRecord> = {}): LeaseRecord => ({
-  holderIdentity: "other",
-  leaseDurationSeconds: 15,
-  acquireTime: "2026-11-25T10:00:00.000000Z",
-  renewTime: "2026-11-25T10:00:00.000000Z",
-  leaseTransitions: 3,
-  ...overrides,
-})
+import { record } from "./fixtures.js"
 
 const seen = (r: LeaseRecord, observedAt: number): Option.Option<Observation> =>
   Option.some({ record: r, observedAt })
