@@ -23,7 +23,7 @@ import {
 } from "effect"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
-import { forbiddenTypes, watchedTypes } from "../metrics/Metrics.js"
+import { watchedTypes } from "../metrics/Metrics.js"
 import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { apiVersionOf } from "../record/Instance.js"
@@ -33,7 +33,7 @@ import { groupOf, typeKey } from "./Discovery.js"
 import * as Feed from "./Feed.js"
 import * as ListSlots from "./ListSlots.js"
 import * as Store from "./Store.js"
-import type { TypePhase, TypeStatus } from "./TypeStatus.js"
+import * as TypeStatuses from "./TypeStatus.js"
 import * as TypeWatch from "./TypeWatch.js"
 import type { WatchTarget } from "./Watcher.js"
 
@@ -48,7 +48,7 @@ export interface Discovered {
   readonly failures: ReadonlyArray<{ readonly groupVersion: string; readonly error: string }>
 }
 
-export type { TypePhase, TypeStatus } from "./TypeStatus.js"
+export type { ListProgress, TypePhase, TypeStatus } from "./TypeStatus.js"
 
 export interface WatchersOptions {
   /** Discovery, already filtered by the allow and block lists. */
@@ -57,6 +57,11 @@ export interface WatchersOptions {
   readonly discoveryInterval: Duration.DurationInput
   /** A type that has not listed within this time of its start stops holding up readiness. */
   readonly readinessGrace?: Duration.DurationInput
+  /**
+   * How long after a discovery that lacks a watched type a second one must confirm its absence
+   * before the type's watch stops and its objects are deleted downstream. Default 5 s.
+   */
+  readonly removalConfirmation?: Duration.DurationInput
   /** Most LIST requests in flight at once, over every type. Default 10. */
   readonly listConcurrency?: number
   /** Interval of the `listed N of M types` log line while initial lists are incomplete. Default 5 s. */
@@ -64,16 +69,9 @@ export interface WatchersOptions {
   readonly typeWatch?: TypeWatch.TypeWatchOptions
 }
 
-/** Initial lists: how many of the watched types have listed once (or are forbidden). */
-export interface ListProgress {
-  readonly listed: number
-  readonly forbidden: number
-  readonly total: number
-}
-
 export interface WatchersShape {
-  readonly status: Effect.Effect<ReadonlyArray<TypeStatus>>
-  readonly progress: Effect.Effect<ListProgress>
+  readonly status: Effect.Effect<ReadonlyArray<TypeStatuses.TypeStatus>>
+  readonly progress: Effect.Effect<TypeStatuses.ListProgress>
   /** Every type has listed once (or is forbidden, or has failed for longer than the grace). */
   readonly ready: Effect.Effect<boolean>
   /** Runs discovery again now and starts or stops watches to match. */
@@ -107,32 +105,13 @@ export const make = (
     const fibers = yield* FiberMap.make<string>()
     const running = new Map<string, { readonly watch: TypeWatch.TypeWatch; readonly store: Store.Store }>()
     const grace = Duration.toMillis(options.readinessGrace ?? Duration.minutes(2))
+    const removalConfirmation = options.removalConfirmation ?? Duration.seconds(5)
 
-    // One entry per type, replaced whole on change: readers get consistent snapshots of an entry,
-    // and an update costs O(1) however many types there are (a copy of the map per update made the
-    // start-up with a thousand types quadratic).
-    const statuses = new Map<string, TypeStatus>()
-    const update = (id: string, f: (status: TypeStatus) => TypeStatus) =>
-      Effect.suspend(() => {
-        const current = statuses.get(id)
-        if (current === undefined) return Effect.void
-        const next = f(current)
-        statuses.set(id, next)
-        // Counted again only when a type enters or leaves "forbidden": recounting on every change of
-        // phase made a thousand types' first lists quadratic.
-        return current.phase !== next.phase && (current.phase === "forbidden" || next.phase === "forbidden")
-          ? Metric.set(forbiddenTypes, countPhase("forbidden"))
-          : Effect.void
-      })
-    const countPhase = (phase: TypePhase) => {
-      let n = 0
-      for (const s of statuses.values()) if (s.phase === phase) n++
-      return n
-    }
+    const statuses = TypeStatuses.make()
     const listSlots = yield* ListSlots.make(options.listConcurrency ?? 10)
     const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listSlots }
 
-    const feed = Feed.make({ offer, update })
+    const feed = Feed.make({ offer, update: statuses.update })
 
     const start = (type: DiscoveredType) =>
       Effect.gen(function* () {
@@ -141,7 +120,7 @@ export const make = (
         const store = Store.make(type)
         const startedAt = yield* Clock.currentTimeMillis
         running.set(id, { watch, store })
-        statuses.set(id, {
+        yield* statuses.add(id, {
           key: type.key,
           apiVersion: apiVersionOf(type),
           kind: type.kind,
@@ -161,7 +140,7 @@ export const make = (
         yield* FiberMap.remove(fibers, id)
         const entry = running.get(id)
         running.delete(id)
-        statuses.delete(id)
+        yield* statuses.remove(id)
         if (entry === undefined) return
         const ids = Store.knownIds(entry.store)
         yield* offer(ids.map((objectId) => Change.remove(objectId)))
@@ -170,29 +149,46 @@ export const make = (
         )
       })
 
+    // A type missing from one discovery answer is not taken as gone (its objects would all be
+    // deleted downstream and sent again when it reappears): a second discovery, a little later,
+    // must miss it too. Types of a group that failed discovery are kept until discovery says
+    // otherwise.
+    const missingFrom = (discovered: Discovered) => {
+      const wanted = new Set(discovered.types.map(identity))
+      const failedGroups = new Set(discovered.failures.map((f) => groupOf(f.groupVersion)))
+      return [...running]
+        .filter(([id, { watch }]) => !wanted.has(id) && !failedGroups.has(watch.target.group))
+        .map(([id]) => id)
+    }
+
     const reconcile = Effect.gen(function* () {
       const discovered = yield* options.discover
-      const wanted = new Map(discovered.types.map((type) => [identity(type), type]))
-      if (wanted.size === 0) {
+      if (discovered.types.length === 0) {
         // Readiness needs at least one watched type: say why it will not come.
         yield* Effect.logWarning(
           "no resource type selected: check WATCH_RESOURCE_TYPES / EXCLUDE_RESOURCE_TYPES against the served types",
         )
       }
-      // A group that failed discovery this time has not gone away: keep its watches (and its objects
-      // downstream) until discovery says otherwise.
-      const failedGroups = new Set(discovered.failures.map((f) => groupOf(f.groupVersion)))
-      for (const [id, { watch }] of [...running]) {
-        if (!wanted.has(id) && !failedGroups.has(watch.target.group)) yield* stop(id)
+      for (const type of discovered.types) if (!running.has(identity(type))) yield* start(type)
+      const missing = missingFrom(discovered)
+      let failures = discovered.failures
+      if (missing.length > 0) {
+        yield* Effect.logInfo("types missing from discovery; confirming before they are removed").pipe(
+          Effect.annotateLogs({ types: missing.join(",") }),
+        )
+        yield* Effect.sleep(removalConfirmation)
+        const again = yield* options.discover
+        const stillMissing = new Set(missingFrom(again))
+        for (const id of missing) if (stillMissing.has(id)) yield* stop(id)
+        failures = again.failures
       }
-      for (const [id, type] of wanted) if (!running.has(id)) yield* start(type)
       yield* Metric.set(watchedTypes, running.size)
-      for (const failure of discovered.failures) {
+      for (const failure of failures) {
         yield* Effect.logWarning("discovery failed for a group-version; the rest is watched").pipe(
           Effect.annotateLogs(failure),
         )
       }
-      return discovered.failures.length > 0
+      return failures.length > 0
     })
 
     // Serialised: a CRD event and the timer never reconcile at the same time.
@@ -230,20 +226,9 @@ export const make = (
       Effect.forkScoped,
     )
 
-    const status = Effect.sync(() => [...statuses.values()])
-    const progress = Effect.sync((): ListProgress => {
-      let listed = 0
-      let forbidden = 0
-      for (const s of statuses.values()) {
-        if (s.synced) listed++
-        else if (s.phase === "forbidden") forbidden++
-      }
-      return { listed, forbidden, total: statuses.size }
-    })
-
     // Start-up with a thousand types takes a while: say how far it is until every type has listed.
     const progressInterval = options.progressInterval ?? Duration.seconds(5)
-    yield* progress.pipe(
+    yield* statuses.progress.pipe(
       Effect.flatMap((p) =>
         p.total > 0 && p.listed + p.forbidden < p.total
           ? Effect.logInfo(`listed ${p.listed} of ${p.total} types`).pipe(
@@ -282,25 +267,15 @@ export const make = (
         })),
       )
     return {
-      status,
-      progress,
+      status: statuses.all,
+      progress: statuses.progress,
       relistAll,
       knownIds: Effect.map(
         Effect.sync(() => [...running.values()].map(({ store }) => Store.knownIds(store))),
         (lists) => new Set(lists.flat()),
       ),
       rediscover: Effect.asVoid(rediscover),
-      ready: Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
-        const all = yield* status
-        return (
-          running.size > 0 &&
-          all.every(
-            (s) =>
-              s.synced || s.phase === "forbidden" || (s.phase === "failing" && now - s.startedAt > grace),
-          )
-        )
-      }),
+      ready: statuses.ready(grace),
     } satisfies WatchersShape
   })
 
