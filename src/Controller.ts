@@ -6,7 +6,7 @@
  * Release order is the shutdown order: the health server and the watches stop first, then the
  * pipeline's finalizer flushes everything still pending.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as Capabilities from "./capabilities/Capabilities.js"
 import { SyncConfig } from "./config/Config.js"
 import type { KubeClient } from "./kube/KubeClient.js"
@@ -20,6 +20,7 @@ import * as Sinks from "./sink/Select.js"
 import type { InstanceSink } from "./sink/Sink.js"
 import { Crds } from "./watch/Crds.js"
 import * as Discovery from "./watch/Discovery.js"
+import * as ObjectFilter from "./watch/ObjectFilter.js"
 import * as TypeFilter from "./watch/TypeFilter.js"
 import { Watchers } from "./watch/Watchers.js"
 
@@ -35,7 +36,14 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueu
         })),
         discoveryInterval: config.discoveryInterval,
         listConcurrency: config.listConcurrency,
-        typeWatch: { watchList: config.watchList },
+        typeWatch: {
+          watchList: config.watchList,
+          ...Option.match(config.labelSelector, {
+            onNone: () => ({}),
+            onSome: (labelSelector) => ({ labelSelector }),
+          }),
+        },
+        objectFilter: ObjectFilter.make(config),
       })
     }),
   )

@@ -75,6 +75,12 @@ export interface SyncConfigShape {
   readonly watchResourceTypes: ReadonlyArray<string>
   /** Blocklist, applied only when `watchResourceTypes` is empty. */
   readonly excludeResourceTypes: ReadonlyArray<string>
+  /** Namespaces (names or globs) whose objects are synced; empty: every namespace. */
+  readonly watchNamespaces: ReadonlyArray<string>
+  /** Namespaces (names or globs) whose objects are not synced. */
+  readonly excludeNamespaces: ReadonlyArray<string>
+  /** Applied by the API server to every watch. */
+  readonly labelSelector: Option.Option<string>
   readonly apiBindAddress: BindAddress
   readonly healthProbeBindAddress: BindAddress
   readonly logLevel: LogLevel.LogLevel
@@ -208,6 +214,11 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   sendTimeout: millis(value(V.SEND_TIMEOUT_MS)),
   retry,
   resourceTypes,
+  namespaces: Config.all({
+    watchNamespaces: value(V.WATCH_NAMESPACES),
+    excludeNamespaces: value(V.EXCLUDE_NAMESPACES),
+  }),
+  labelSelector: value(V.LABEL_SELECTOR),
   bindAddresses,
   logLevel: value(V.LOG_LEVEL),
   logFormat: value(V.LOG_FORMAT),
@@ -224,6 +235,7 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
       bindAddresses,
       debounce,
       endpoints,
+      namespaces,
       resourceTypes,
       resyncMinutes,
       retry,
@@ -236,6 +248,8 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
       ...bindAddresses,
       resyncInterval: resyncMinutes === 0 ? Option.none() : Option.some(Duration.minutes(resyncMinutes)),
       ...resourceTypes,
+      watchNamespaces: Option.getOrElse(namespaces.watchNamespaces, () => []),
+      excludeNamespaces: Option.getOrElse(namespaces.excludeNamespaces, () => []),
     }),
   ),
 )

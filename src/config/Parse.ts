@@ -134,6 +134,50 @@ export const parseResourceTypeList: Parser<ReadonlyArray<string>> = (text) => {
       )
 }
 
+const namespacePatternRe = /^[a-z0-9*]([-a-z0-9*]{0,61}[a-z0-9*])?$/
+
+/**
+ * A comma-separated list of namespaces, each a name or a glob where `*` matches any run of
+ * characters (`dev-*`). Items are trimmed, empty items ignored, duplicates dropped.
+ */
+export const parseNamespacePatternList: Parser<ReadonlyArray<string>> = (text) => {
+  const items = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+  const bad = items.filter((s) => !namespacePatternRe.test(s))
+  return bad.length === 0
+    ? Either.right([...new Set(items)])
+    : Either.left(
+        "a comma-separated list of namespace names or globs (lowercase letters, digits, '-' and '*', " +
+          `at most 63 characters, e.g. team-a,dev-*); not valid: ${bad.map((s) => showValue(s)).join(", ")}`,
+      )
+}
+
+const LABEL_NAME = "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+const LABEL_KEY = `(${DNS_LABEL}(\\.${DNS_LABEL})*/)?${LABEL_NAME}`
+const LABEL_VALUE = `(${LABEL_NAME})?`
+const selectorRequirementRe = new RegExp(
+  `^\\s*(?:!\\s*${LABEL_KEY}|${LABEL_KEY}\\s*(?:(?:==?|!=)\\s*${LABEL_VALUE}|\\s(?:in|notin)\\s*\\(\\s*${LABEL_VALUE}(?:\\s*,\\s*${LABEL_VALUE})*\\s*\\))?)\\s*$`,
+)
+
+/**
+ * A Kubernetes label selector (`app=web,tier!=cache,env in (prod,staging),!legacy`), checked
+ * against the grammar the API server accepts, so that a typo stops the process at start rather than
+ * failing every watch.
+ */
+export const parseLabelSelector: Parser<string> = (text) => {
+  // Commas separate requirements except inside the parentheses of `in (…)` and `notin (…)`.
+  const requirements = text.split(/,(?![^(]*\))/)
+  const bad = requirements.filter((r) => !selectorRequirementRe.test(r))
+  return bad.length === 0
+    ? Either.right(text)
+    : Either.left(
+        "a label selector such as app=web,tier!=cache,env in (prod,staging),!legacy; " +
+          `not valid: ${bad.map((s) => showValue(s.trim())).join(", ")}`,
+      )
+}
+
 const logLevels: Record<string, LogLevel.LogLevel> = {
   debug: LogLevel.Debug,
   info: LogLevel.Info,

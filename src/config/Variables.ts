@@ -18,9 +18,11 @@ import {
   parseFilePath,
   parseHttpUrl,
   parseInteger,
+  parseLabelSelector,
   parseLogFormat,
   parseLogLevel,
   parseMillis,
+  parseNamespacePatternList,
   parseResourceTypeList,
 } from "./Parse.js"
 
@@ -157,6 +159,21 @@ export const Variables = declare({
     parse: parseResourceTypeList,
     description:
       "Blocklist of resource types, same form as `WATCH_RESOURCE_TYPES`; used only when no allowlist is set. `,` excludes nothing.",
+  },
+  WATCH_NAMESPACES: {
+    parse: parseNamespacePatternList,
+    description:
+      "Namespaces whose objects are synced, comma-separated names or globs (`team-*`); cluster-scoped objects are always synced. One name without `*`: namespaced types are watched in that namespace only. Unset: every namespace.",
+  },
+  EXCLUDE_NAMESPACES: {
+    parse: parseNamespacePatternList,
+    description:
+      "Namespaces whose objects are not synced, same form as `WATCH_NAMESPACES`, applied after it (`dev-*,kube-system`). Unset: none.",
+  },
+  LABEL_SELECTOR: {
+    parse: parseLabelSelector,
+    description:
+      "A Kubernetes label selector the API server applies to every watch (`app.kubernetes.io/part-of=shop,tier!=cache`); an object that stops matching is deleted downstream. Unset: every object.",
   },
   API_BIND_ADDRESS: {
     default: ":8082",

@@ -6,7 +6,9 @@
  *   the same name while nobody watched is deleted first, then upserted;
  * - at a list's `InitDone`, whatever was known and not seen by it is gone: its delete is
  *   synthesised (the watch missed it);
- * - a list that never completes changes nothing known: the next `Init` starts over.
+ * - a list that never completes changes nothing known: the next `Init` starts over;
+ * - an object the `ObjectFilter` does not admit does not exist as far as the store knows: one that
+ *   stops being admitted (opt-out annotation added) is deleted, one that starts is upserted.
  *
  * Synchronous and single-consumer: it lives in the fiber that reads the type's events.
  */
@@ -30,8 +32,9 @@ const keyOf = (meta: Metadata) => `${meta.namespace ?? ""}/${meta.name ?? ""}`
 /** The store of instances: changes in record form, for the pipeline. */
 export type Store = StoreOf<Change.Change>
 
-export const make = (kind: ResourceKind): Store =>
+export const make = (kind: ResourceKind, admits: (meta: Metadata) => boolean = () => true): Store =>
   makeWith<Change.Change>({
+    admits,
     upsert: (meta) => {
       const record = toInstanceRecord(kind, meta)
       return record === undefined ? undefined : Change.upsert(record)
@@ -41,6 +44,8 @@ export const make = (kind: ResourceKind): Store =>
 
 /** What the changes of a store are: an object is there (now like this), or gone. */
 export interface ChangesOf<C> {
+  /** Whether an object counts at all (see `ObjectFilter`); default: every object. */
+  readonly admits?: (meta: Metadata) => boolean
   readonly upsert: (meta: Metadata) => C | undefined
   readonly remove: (namespace: string | undefined, name: string) => C
 }
@@ -51,6 +56,7 @@ export const makeWith = <C>(changes: ChangesOf<C>): StoreOf<C> => {
   /** The list in progress: what it has seen, and the deletes it synthesised so far. */
   let seen: Map<string, string> | undefined
   let deletes = 0
+  const admits = changes.admits ?? (() => true)
 
   const removal = (key: string) => {
     const slash = key.indexOf("/")
@@ -59,6 +65,13 @@ export const makeWith = <C>(changes: ChangesOf<C>): StoreOf<C> => {
   const upsert = (meta: Metadata, out: Array<C>) => {
     const change = changes.upsert(meta)
     if (change !== undefined) out.push(change)
+  }
+
+  /** An object that stopped being admitted: gone downstream, if it was ever known. */
+  const forget = (key: string, out: Array<C>): undefined => {
+    seen?.delete(key)
+    if (known.delete(key)) out.push(removal(key))
+    return undefined
   }
 
   const apply = (event: WatchEvent, out: Array<C>): ListOutcome | undefined => {
@@ -70,6 +83,7 @@ export const makeWith = <C>(changes: ChangesOf<C>): StoreOf<C> => {
       case "InitPage": {
         if (seen === undefined) seen = new Map()
         for (const meta of event.objects) {
+          if (!admits(meta)) continue
           const key = keyOf(meta)
           const uid = meta.uid ?? ""
           const previous = known.get(key)
@@ -96,11 +110,13 @@ export const makeWith = <C>(changes: ChangesOf<C>): StoreOf<C> => {
         return outcome
       }
       case "Apply":
+        if (!admits(event.object)) return forget(keyOf(event.object), out)
         known.set(keyOf(event.object), event.object.uid ?? "")
         upsert(event.object, out)
         return undefined
       case "Delete": {
         const key = keyOf(event.object)
+        if (!admits(event.object)) return forget(key, out)
         known.delete(key)
         seen?.delete(key)
         out.push(removal(key))

@@ -27,6 +27,10 @@ export interface WatchStreamOptions {
    * then WATCH. A server that refuses or ignores it is listed the classic way. Default true.
    */
   readonly watchList?: boolean
+  /** A label selector the API server applies to lists and watches (`LABEL_SELECTOR`). */
+  readonly labelSelector?: string
+  /** Watch a namespaced type in this namespace only (`WATCH_NAMESPACES` naming one). */
+  readonly namespace?: string
 }
 
 export interface ListOutcome {
@@ -66,7 +70,8 @@ export const make = (
   options: WatchStreamOptions = {},
 ): Effect.Effect<WatchStream, never, KubeClient> =>
   Effect.map(KubeClient, (client) => {
-    const path = Watcher.collectionPath(target)
+    const path = Watcher.collectionPath(target, options.namespace)
+    const labelSelector = options.labelSelector
     const pageSize = options.pageSize ?? 500
     const watchTimeout = Duration.toSeconds(options.watchTimeout ?? Duration.minutes(5))
     const idleTimeout = Duration.decode(options.idleTimeout ?? Duration.seconds(watchTimeout * 1.5 + 30))
@@ -105,7 +110,7 @@ export const make = (
         takeSlot,
         client.get(path, {
           accept: MediaType.partialObjectMetadataList,
-          query: { limit: pageSize, continue: continueToken },
+          query: { limit: pageSize, continue: continueToken, labelSelector },
           schema: ListPage,
         }),
       ).pipe(
@@ -134,6 +139,7 @@ export const make = (
                 resourceVersion,
                 allowWatchBookmarks: true,
                 timeoutSeconds: Math.round(watchTimeout * jitter),
+                labelSelector,
               }),
               ...(resourceVersion === undefined
                 ? { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" }

@@ -30,9 +30,14 @@ export interface WatchTarget extends ResourceKind {
   readonly namespaced: boolean
 }
 
-/** `/api/v1/configmaps`, `/apis/apps/v1/deployments`: every namespace at once. */
-export const collectionPath = (target: WatchTarget): string =>
-  `${resourceListPath(target.group, target.version)}/${target.plural}`
+/**
+ * `/api/v1/configmaps`, `/apis/apps/v1/deployments`: every namespace at once; with a namespace, a
+ * namespaced type's collection in that namespace (`/api/v1/namespaces/ns/configmaps`).
+ */
+export const collectionPath = (target: WatchTarget, namespace?: string): string =>
+  target.namespaced && namespace !== undefined
+    ? `${resourceListPath(target.group, target.version)}/namespaces/${namespace}/${target.plural}`
+    : `${resourceListPath(target.group, target.version)}/${target.plural}`
 
 /** CustomResourceDefinitions: watched for re-discovery and for the capabilities pipeline. */
 export const customResourceDefinitions: WatchTarget = {

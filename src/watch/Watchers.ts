@@ -32,10 +32,12 @@ import { Crds } from "./Crds.js"
 import { groupOf, typeKey } from "./Discovery.js"
 import * as Feed from "./Feed.js"
 import * as ListSlots from "./ListSlots.js"
+import * as NamespaceOptOuts from "./NamespaceOptOuts.js"
+import * as ObjectFilter from "./ObjectFilter.js"
 import * as Store from "./Store.js"
 import * as TypeStatuses from "./TypeStatus.js"
 import * as TypeWatch from "./TypeWatch.js"
-import type { WatchTarget } from "./Watcher.js"
+import type { Metadata, WatchTarget } from "./Watcher.js"
 
 export interface DiscoveredType extends WatchTarget {
   /** Stable name of the type (`deployments.apps`, `configmaps`). */
@@ -67,6 +69,8 @@ export interface WatchersOptions {
   /** Interval of the `listed N of M types` log line while initial lists are incomplete. Default 5 s. */
   readonly progressInterval?: Duration.DurationInput
   readonly typeWatch?: TypeWatch.TypeWatchOptions
+  /** Which objects are synced (namespaces, opt-out annotation); default: every object. */
+  readonly objectFilter?: ObjectFilter.ObjectFilter
 }
 
 export interface WatchersShape {
@@ -109,7 +113,18 @@ export const make = (
 
     const statuses = TypeStatuses.make()
     const listSlots = yield* ListSlots.make(options.listConcurrency ?? 10)
-    const typeWatchOptions: TypeWatch.TypeWatchOptions = { ...options.typeWatch, listSlots }
+    const objectFilter = options.objectFilter ?? ObjectFilter.all
+    const optOuts = yield* NamespaceOptOuts.make({
+      watchList: options.typeWatch?.watchList ?? true,
+      listSlots,
+    })
+    const admits = (meta: Metadata) =>
+      objectFilter.admits(meta) && (meta.namespace === undefined || !optOuts.has(meta.namespace))
+    const typeWatchOptions: TypeWatch.TypeWatchOptions = {
+      ...options.typeWatch,
+      listSlots,
+      ...(objectFilter.onlyNamespace === undefined ? {} : { namespace: objectFilter.onlyNamespace }),
+    }
 
     const feed = Feed.make({ offer, update: statuses.update })
 
@@ -117,7 +132,7 @@ export const make = (
       Effect.gen(function* () {
         const id = identity(type)
         const watch = yield* TypeWatch.make(type, typeWatchOptions)
-        const store = Store.make(type)
+        const store = Store.make(type, admits)
         const startedAt = yield* Clock.currentTimeMillis
         running.set(id, { watch, store })
         yield* statuses.add(id, {
@@ -131,7 +146,8 @@ export const make = (
           restarts: 0,
           lastError: Option.none(),
         })
-        yield* FiberMap.run(fibers, id, feed(id, type, watch, store))
+        // Objects of opted-out namespaces must not be sent, even for a moment: wait for their list.
+        yield* FiberMap.run(fibers, id, Effect.zipRight(optOuts.known, feed(id, type, watch, store)))
       })
 
     /** The type is gone from the server: its objects are gone too, whatever the watch last saw. */
@@ -223,6 +239,25 @@ export const make = (
     const periodic = Stream.repeatEffectWithSchedule(Effect.void, Schedule.spaced(options.discoveryInterval))
     yield* Stream.merge(periodic, crdChanges).pipe(
       Stream.runForEach(() => rediscoverUntilComplete),
+      Effect.forkScoped,
+    )
+
+    // A namespace opted out or in again: the namespaced types list afresh, which deletes (or sends)
+    // that namespace's objects in each type's own order.
+    yield* optOuts.changes.pipe(
+      Stream.debounce(Duration.seconds(1)),
+      Stream.runForEach((optedOut) =>
+        Effect.logInfo("namespaces opted out changed; relisting namespaced types").pipe(
+          Effect.annotateLogs({ optedOut: [...optedOut].join(",") }),
+          Effect.zipRight(
+            Effect.forEach(
+              [...running.values()].filter(({ watch }) => watch.target.namespaced),
+              ({ watch }) => Effect.timeoutOption(watch.relists.relist, Duration.minutes(2)),
+              { concurrency: "unbounded", discard: true },
+            ),
+          ),
+        ),
+      ),
       Effect.forkScoped,
     )
 

@@ -237,6 +237,14 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
   ["LIST_CONCURRENCY", "1000", (c) => c.listConcurrency, 1000],
   ["WATCH_LIST", "false", (c) => c.watchList, false],
   ["API_SERVER_MAX_CONNECTIONS", "64", (c) => c.apiServerMaxConnections, 64],
+  ["WATCH_NAMESPACES", " team-*, shared ,,team-*", (c) => c.watchNamespaces, ["team-*", "shared"]],
+  ["EXCLUDE_NAMESPACES", "dev-*", (c) => c.excludeNamespaces, ["dev-*"]],
+  [
+    "LABEL_SELECTOR",
+    "app.kubernetes.io/part-of=shop,tier!=cache,env in (prod, staging),!legacy",
+    (c) => c.labelSelector,
+    Option.some("app.kubernetes.io/part-of=shop,tier!=cache,env in (prod, staging),!legacy"),
+  ],
 ]
 
 describe("valid values", () => {
@@ -386,6 +394,21 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
   ["LIST_CONCURRENCY", "0", `got "0", expected an integer between 1 and 1000`],
   ["WATCH_LIST", "maybe", `got "maybe", expected a boolean (true, false, 1 or 0)`],
   ["API_SERVER_MAX_CONNECTIONS", "0", `got "0", expected an integer between 1 and 1000`],
+  [
+    "WATCH_NAMESPACES",
+    "team_a",
+    `got "team_a", expected a comma-separated list of namespace names or globs (lowercase letters, digits, '-' and '*', at most 63 characters, e.g. team-a,dev-*); not valid: "team_a"`,
+  ],
+  [
+    "EXCLUDE_NAMESPACES",
+    "dev-*,Prod",
+    `got "dev-*,Prod", expected a comma-separated list of namespace names or globs (lowercase letters, digits, '-' and '*', at most 63 characters, e.g. team-a,dev-*); not valid: "Prod"`,
+  ],
+  [
+    "LABEL_SELECTOR",
+    "app=web,tier==a==b",
+    `got "app=web,tier==a==b", expected a label selector such as app=web,tier!=cache,env in (prod,staging),!legacy; not valid: "tier==a==b"`,
+  ],
 ]
 
 describe("malformed values", () => {

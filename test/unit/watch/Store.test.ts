@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import type * as Change from "../../../src/record/Change.js"
+import * as ObjectFilter from "../../../src/watch/ObjectFilter.js"
 import * as Store from "../../../src/watch/Store.js"
 import { type Metadata, WatchEvent } from "../../../src/watch/Watcher.js"
 
@@ -113,5 +114,37 @@ describe("Store", () => {
     run(store, list([meta("a")]))
     expect(run(store, [WatchEvent.Restarted({ reason: "closed" })]).changes).toEqual([])
     expect(store.size()).toBe(1)
+  })
+})
+
+describe("Store with an object filter", () => {
+  const optedOut = (m: Metadata): Metadata => ({ ...m, annotations: { "vectordb-sync.io/exclude": "true" } })
+  const filter = ObjectFilter.make({ watchNamespaces: [], excludeNamespaces: ["dev-*"] })
+
+  it("a list leaves out what the filter does not admit", () => {
+    const store = Store.make(kind, filter.admits)
+    const result = run(store, list([meta("a"), { ...meta("b"), namespace: "dev-1" }, optedOut(meta("c"))]))
+    expect(result.changes).toEqual([`+${id("a")}`])
+    expect(result.outcomes).toEqual([{ objects: 1, deletes: 0 }])
+  })
+
+  it("an object that gets the opt-out annotation is deleted; one that loses it is upserted", () => {
+    const store = Store.make(kind, filter.admits)
+    run(store, list([meta("a")]))
+    const out = run(store, [
+      WatchEvent.Apply({ object: optedOut(meta("a")) }),
+      WatchEvent.Apply({ object: optedOut(meta("a")) }),
+      WatchEvent.Delete({ object: optedOut(meta("x")) }),
+      WatchEvent.Apply({ object: meta("a") }),
+    ])
+    expect(out.changes).toEqual([`-${id("a")}`, `+${id("a")}`])
+    expect(Store.knownIds(store)).toEqual([id("a")])
+  })
+
+  it("a relist after an object was opted out deletes it", () => {
+    const store = Store.make(kind, filter.admits)
+    run(store, list([meta("a"), meta("b")]))
+    const result = run(store, list([meta("a"), optedOut(meta("b"))]))
+    expect(result.changes).toEqual([`+${id("a")}`, `-${id("b")}`])
   })
 })
