@@ -12,6 +12,7 @@
  */
 import * as Change from "../record/Change.js"
 import { instanceId, type ResourceKind, toInstanceRecord } from "../record/Instance.js"
+import type { RecordKeys } from "../record/KeyFilter.js"
 import type { Metadata, WatchEvent } from "./Watcher.js"
 import type { ListOutcome } from "./WatchStream.js"
 
@@ -30,10 +31,11 @@ const keyOf = (meta: Metadata) => `${meta.namespace ?? ""}/${meta.name ?? ""}`
 /** The store of instances: changes in record form, for the pipeline. */
 export type Store = StoreOf<Change.Change>
 
-export const make = (kind: ResourceKind): Store =>
+/** `keys`: which labels and annotations the records keep (default: the payload contract's). */
+export const make = (kind: ResourceKind, keys?: RecordKeys): Store =>
   makeWith<Change.Change>({
     upsert: (meta) => {
-      const record = toInstanceRecord(kind, meta)
+      const record = toInstanceRecord(kind, meta, keys)
       return record === undefined ? undefined : Change.upsert(record)
     },
     remove: (namespace, name) => Change.remove(instanceId(kind, namespace, name)),

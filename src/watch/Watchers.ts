@@ -27,6 +27,7 @@ import { forbiddenTypes, watchedTypes } from "../metrics/Metrics.js"
 import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { apiVersionOf } from "../record/Instance.js"
+import type { RecordKeys } from "../record/KeyFilter.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { Crds } from "./Crds.js"
 import { groupOf, typeKey } from "./Discovery.js"
@@ -62,6 +63,8 @@ export interface WatchersOptions {
   /** Interval of the `listed N of M types` log line while initial lists are incomplete. Default 5 s. */
   readonly progressInterval?: Duration.DurationInput
   readonly typeWatch?: TypeWatch.TypeWatchOptions
+  /** Which labels and annotations records keep; default: the payload contract's. */
+  readonly recordKeys?: RecordKeys
 }
 
 /** Initial lists: how many of the watched types have listed once (or are forbidden). */
@@ -138,7 +141,7 @@ export const make = (
       Effect.gen(function* () {
         const id = identity(type)
         const watch = yield* TypeWatch.make(type, typeWatchOptions)
-        const store = Store.make(type)
+        const store = Store.make(type, options.recordKeys)
         const startedAt = yield* Clock.currentTimeMillis
         running.set(id, { watch, store })
         statuses.set(id, {
