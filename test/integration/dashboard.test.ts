@@ -10,6 +10,7 @@
  *   not list Secrets (forbidden types, watch restarts).
  */
 import { execFile } from "node:child_process"
+import { readFile } from "node:fs/promises"
 import { resolve } from "node:path"
 import { parser } from "@prometheus-io/lezer-promql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -163,6 +164,14 @@ describe("the dashboard's and the alerts' expressions", () => {
     const configMap = rendered.find((m) => m?.kind === "ConfigMap")
     expect(configMap.metadata.annotations).toEqual({ grafana_folder: "Kubernetes" })
     expect(configMap.metadata.labels).toMatchObject({ grafana_dashboard: "1", team: "platform" })
+  })
+
+  it("the README lists every panel's queries as the dashboard has them", async () => {
+    const readme = await readFile(resolve("README.md"), "utf8")
+    const missing = (dashboard.panels as Array<Any>)
+      .flatMap((panel) => (panel.targets as Array<Any>).map((t) => t.expr as string))
+      .filter((expr) => !readme.includes(`\`${expr}\``))
+    expect(missing).toEqual([])
   })
 
   it("the panels cover events, pending, requests, latency, retries, types, last success, RSS and heap", () => {
