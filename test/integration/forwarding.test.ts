@@ -5,13 +5,15 @@
  *   labels arrive filtered as configured (and as the oracle, test/support/oracle.ts, says);
  * - `ENDPOINT_HEADERS_FILE` with the configured sink and a real receiver: the file's headers arrive
  *   on every request, a changed file changes them without a restart, and the token owns
- *   `Authorization`.
+ *   `Authorization`; the real process (`node dist/main.js`) stops at start on a bad file.
  */
+import { execFile } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { promisify } from "node:util"
 import { Duration, Effect, Layer, ManagedRuntime } from "effect"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { SyncConfig, syncConfigFromEnv } from "../../src/config/Config.js"
 import type { SyncPayload } from "../../src/record/Payload.js"
 import * as Sinks from "../../src/sink/Select.js"
@@ -19,6 +21,7 @@ import { InstanceSink } from "../../src/sink/Sink.js"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
 import { eventually, startController } from "../support/controller.js"
 import { expectedRecord, type OracleType, recordDifferences } from "../support/oracle.js"
+import { killAll, spawnController } from "../support/process.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 import { record } from "../unit/fixtures.js"
 
@@ -103,6 +106,10 @@ describe("ANNOTATION_KEYS and LABEL_KEYS", () => {
 })
 
 describe("ENDPOINT_HEADERS_FILE", () => {
+  // dist/ for the process test, built without blocking the worker (a synchronous build can starve
+  // vitest's own messages on a busy machine).
+  beforeAll(() => promisify(execFile)("npx", ["tsc", "-p", "tsconfig.build.json"]), 300_000)
+  afterAll(() => killAll())
   const payload = (name: string): SyncPayload => ({ upserts: [record(name)], deletes: [] })
 
   /** The sink the controller builds from its configuration (`Sinks.layerFromConfig`), kept open. */
@@ -175,5 +182,24 @@ describe("ENDPOINT_HEADERS_FILE", () => {
       `ENDPOINT_HEADERS_FILE: "${headers}" line 1: Content-Type is set by the controller itself`,
     )
     expect(r.requests).toHaveLength(2)
+  })
+
+  it("the process stops at start, exit 1, on a bad headers file: the error names file and line, never the value", async () => {
+    const r = await receiver()
+    const file = join(await tempDir(), "headers")
+    await writeFile(file, "X-Tenant: team-a\nBearer s3cret-value\n")
+    const spawned = spawnController({
+      KUBECONFIG: kubeContext().adminKubeconfig,
+      INSTANCES_ENDPOINT: r.url,
+      ENDPOINT_HEADERS_FILE: file,
+      HEALTH_PROBE_BIND_ADDRESS: "127.0.0.1:0",
+      API_BIND_ADDRESS: "127.0.0.1:0",
+    })
+    expect((await spawned.exit).code).toBe(1)
+    expect(spawned.stderr()).toContain(
+      `ENDPOINT_HEADERS_FILE: \\"${file}\\" line 2: expected \`Name: value\``,
+    )
+    expect(spawned.stderr() + spawned.stdout()).not.toContain("s3cret")
+    expect(r.requests).toHaveLength(0)
   })
 })
