@@ -160,6 +160,8 @@ export const parseMillis = (min: number): Parser<number> =>
 
 /** A label or annotation key, `[prefix/]name`, where `*` may stand in for any part of either side. */
 const keyPatternRe = /^(?:[A-Za-z0-9.*-]+\/)?[A-Za-z0-9._*-]+$/
+/** The longest key Kubernetes accepts: a 253-character prefix, `/`, a 63-character name. */
+const MAX_KEY_LENGTH = 253 + 1 + 63
 
 /**
  * A comma-separated list of label or annotation keys and globs (`*` within a key). Items are trimmed,
@@ -170,7 +172,7 @@ export const parseKeyPatternList: Parser<ReadonlyArray<string>> = (text) => {
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "")
-  const bad = items.filter((s) => s.length > 317 || !keyPatternRe.test(s))
+  const bad = items.filter((s) => s.length > MAX_KEY_LENGTH || !keyPatternRe.test(s))
   return bad.length === 0
     ? Either.right([...new Set(items)])
     : Either.left(
