@@ -15,7 +15,8 @@ import * as HealthServer from "./ops/HealthServer.js"
 import { Resync } from "./ops/Resync.js"
 import { SyncPipeline } from "./pipeline/Pipeline.js"
 import { ChangeQueue } from "./record/ChangeQueue.js"
-import type { ReceiverCaError } from "./sink/Select.js"
+import { recordKeys } from "./record/KeyFilter.js"
+import type { ReceiverSetupError } from "./sink/Select.js"
 import * as Sinks from "./sink/Select.js"
 import type { InstanceSink } from "./sink/Sink.js"
 import { Crds } from "./watch/Crds.js"
@@ -44,6 +45,7 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueu
           }),
         },
         objectFilter: ObjectFilter.make(config),
+        recordKeys: recordKeys(config),
       })
     }),
   )
@@ -69,9 +71,9 @@ export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | I
  * `coreLayer` plus `/healthz`, `/readyz` on the health port, the API (`/api/v1/resync`,
  * `/metrics`) on the API port, and the CRD capabilities pipeline when `CAPABILITIES_ENDPOINT` is set.
  */
-export const layer: Layer.Layer<Services, ReceiverCaError, SyncConfig | KubeClient | InstanceSink> =
+export const layer: Layer.Layer<Services, ReceiverSetupError, SyncConfig | KubeClient | InstanceSink> =
   Layer.mergeAll(HealthServer.layer, ApiServer.layer, Capabilities.layer).pipe(Layer.provideMerge(coreLayer))
 
 /** `layer` with the sink chosen by the configuration (HTTP or dry run). */
-export const layerWithConfiguredSink: Layer.Layer<Services, ReceiverCaError, SyncConfig | KubeClient> =
+export const layerWithConfiguredSink: Layer.Layer<Services, ReceiverSetupError, SyncConfig | KubeClient> =
   layer.pipe(Layer.provide(Sinks.layerFromConfig))

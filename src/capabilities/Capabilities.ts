@@ -13,7 +13,7 @@ import type { KeyedCodec } from "../pipeline/Coalescer.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
 import { CapabilitiesPayload, fromBatch } from "../record/Payload.js"
 import * as HttpSink from "../sink/HttpSink.js"
-import { httpClientLayer, httpSinkOptions, type ReceiverCaError } from "../sink/Select.js"
+import { httpClientLayer, httpSinkOptions, type ReceiverSetupError } from "../sink/Select.js"
 import type { SinkError } from "../sink/Sink.js"
 import { Crds } from "../watch/Crds.js"
 
@@ -72,36 +72,37 @@ const servedKinds = (name: string): Effect.Effect<Option.Option<string>, never, 
   )
 
 /** Runs the pipeline for as long as the layer lives; nothing at all without an endpoint. */
-export const layer: Layer.Layer<never, ReceiverCaError, SyncConfig | KubeClient | Crds> = Layer.unwrapEffect(
-  Effect.gen(function* () {
-    const config = yield* SyncConfig
-    if (Option.isNone(config.capabilitiesEndpoint)) return Layer.empty
-    const endpoint = config.capabilitiesEndpoint.value
-    const run = Effect.gen(function* () {
-      const send: (payload: CapabilitiesPayload) => Effect.Effect<void, SinkError> = config.dryRun
-        ? (payload) => Console.log(JSON.stringify({ capabilities: payload }))
-        : yield* HttpSink.makePoster(httpSinkOptions(config, endpoint), CapabilitiesPayload)
-      const client = yield* KubeClient
-      const crds = yield* Crds
-      const changes = crds.events.pipe(
-        Stream.mapEffect(
-          (crd): Effect.Effect<Option.Option<CapabilityChange>, never, KubeClient> =>
-            crd._tag === "Deleted"
-              ? Effect.succeedSome(CapabilityChange.Delete({ name: crd.name }))
-              : Effect.map(
-                  servedKinds(crd.name),
-                  Option.map((kinds) => CapabilityChange.Upsert({ name: crd.name, kinds })),
-                ),
-        ),
-        Stream.filterMap((change) => change),
-        Stream.provideService(KubeClient, client),
-      )
-      yield* Pipeline.makeWith(
-        Pipeline.SyncPipeline.optionsFrom(config),
-        { name: "capabilities", codec, send: (batch) => send(toPayload(batch)) },
-        { changes },
-      )
-    })
-    return Layer.scopedDiscard(run).pipe(Layer.provide(httpClientLayer(config.endpointCaFile)))
-  }),
-)
+export const layer: Layer.Layer<never, ReceiverSetupError, SyncConfig | KubeClient | Crds> =
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const config = yield* SyncConfig
+      if (Option.isNone(config.capabilitiesEndpoint)) return Layer.empty
+      const endpoint = config.capabilitiesEndpoint.value
+      const run = Effect.gen(function* () {
+        const send: (payload: CapabilitiesPayload) => Effect.Effect<void, SinkError> = config.dryRun
+          ? (payload) => Console.log(JSON.stringify({ capabilities: payload }))
+          : yield* HttpSink.makePoster(yield* httpSinkOptions(config, endpoint), CapabilitiesPayload)
+        const client = yield* KubeClient
+        const crds = yield* Crds
+        const changes = crds.events.pipe(
+          Stream.mapEffect(
+            (crd): Effect.Effect<Option.Option<CapabilityChange>, never, KubeClient> =>
+              crd._tag === "Deleted"
+                ? Effect.succeedSome(CapabilityChange.Delete({ name: crd.name }))
+                : Effect.map(
+                    servedKinds(crd.name),
+                    Option.map((kinds) => CapabilityChange.Upsert({ name: crd.name, kinds })),
+                  ),
+          ),
+          Stream.filterMap((change) => change),
+          Stream.provideService(KubeClient, client),
+        )
+        yield* Pipeline.makeWith(
+          Pipeline.SyncPipeline.optionsFrom(config),
+          { name: "capabilities", codec, send: (batch) => send(toPayload(batch)) },
+          { changes },
+        )
+      })
+      return Layer.scopedDiscard(run).pipe(Layer.provide(httpClientLayer(config.endpointCaFile)))
+    }),
+  )

@@ -97,6 +97,12 @@ export interface SyncConfigShape {
   readonly watchList: boolean
   /** Most HTTP/2 connections to the API server; each carries up to the server's stream limit. */
   readonly apiServerMaxConnections: number
+  /** Annotation keys and globs forwarded; None: all but the tools' bookkeeping prefixes. */
+  readonly annotationKeys: Option.Option<ReadonlyArray<string>>
+  /** Label keys and globs forwarded; None: every label. */
+  readonly labelKeys: Option.Option<ReadonlyArray<string>>
+  /** Path of a file of extra request headers for the receivers (read and re-read by the sender). */
+  readonly endpointHeadersFile: Option.Option<string>
   /** Non-fatal remarks found while reading (e.g. an ignored variable); log them once logging is up. */
   readonly warnings: ReadonlyArray<string>
 }
@@ -229,6 +235,9 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   listConcurrency: value(V.LIST_CONCURRENCY),
   watchList: value(V.WATCH_LIST),
   apiServerMaxConnections: value(V.API_SERVER_MAX_CONNECTIONS),
+  annotationKeys: value(V.ANNOTATION_KEYS),
+  labelKeys: value(V.LABEL_KEYS),
+  endpointHeadersFile: value(V.ENDPOINT_HEADERS_FILE),
 }).pipe(
   Config.map(
     ({

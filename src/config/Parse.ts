@@ -201,3 +201,26 @@ export const parseFilePath: Parser<string> = (text) =>
 /** Milliseconds from `min` up to the timer limit. */
 export const parseMillis = (min: number): Parser<number> =>
   parseInteger({ min, max: MAX_TIMER_MS }, "milliseconds")
+
+/** A label or annotation key, `[prefix/]name`, where `*` may stand in for any part of either side. */
+const keyPatternRe = /^(?:[A-Za-z0-9.*-]+\/)?[A-Za-z0-9._*-]+$/
+/** The longest key Kubernetes accepts: a 253-character prefix, `/`, a 63-character name. */
+const MAX_KEY_LENGTH = 253 + 1 + 63
+
+/**
+ * A comma-separated list of label or annotation keys and globs (`*` within a key). Items are trimmed,
+ * empty items ignored, duplicates dropped; case is kept (keys are case-sensitive).
+ */
+export const parseKeyPatternList: Parser<ReadonlyArray<string>> = (text) => {
+  const items = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+  const bad = items.filter((s) => s.length > MAX_KEY_LENGTH || !keyPatternRe.test(s))
+  return bad.length === 0
+    ? Either.right([...new Set(items)])
+    : Either.left(
+        "description, or a comma-separated list of keys or globs such as " +
+          `description,team.io/*,*/owner; not valid: ${bad.map((s) => showValue(s)).join(", ")}`,
+      )
+}

@@ -18,6 +18,7 @@ import {
   parseFilePath,
   parseHttpUrl,
   parseInteger,
+  parseKeyPatternList,
   parseLabelSelector,
   parseLogFormat,
   parseLogLevel,
@@ -256,6 +257,21 @@ export const Variables = declare({
     parse: parseInteger({ min: 1, max: 1_000 }),
     description:
       "Most HTTP/2 connections to the API server. Each carries up to the server's stream limit less a margin (90 on kube-apiserver), so 16 hold 1,440 watches; raise it for more watched types than that. Integer, 1 to 1000.",
+  },
+  ANNOTATION_KEYS: {
+    parse: parseKeyPatternList,
+    description:
+      "Annotations forwarded to the receiver. Unset: all but the tools' bookkeeping (keys starting `kubectl.kubernetes.io/`, `meta.helm.sh/`, `helm.sh/`, `deployment.kubernetes.io/`, `control-plane.alpha.kubernetes.io/`, `kubernetes.io/`). `description`: only `description` and `*/description`. Otherwise a comma-separated list of keys or globs, where `*` matches any characters except `/` (`team.io/*`, `*/owner`; `*,*/*` is every key); `,` forwards none.",
+  },
+  LABEL_KEYS: {
+    parse: parseKeyPatternList,
+    description:
+      "Labels forwarded to the receiver, in the form of `ANNOTATION_KEYS` (`description` included). Unset: every label.",
+  },
+  ENDPOINT_HEADERS_FILE: {
+    parse: parseFilePath,
+    description:
+      "Path of a file of extra request headers for the receivers, one `Name: value` per line (`#` comments and blank lines ignored), re-read before each request; values are never logged. It may not set `Content-Type`, `Content-Length`, `Host`, `Transfer-Encoding` or `Connection`, nor `Authorization` when `ENDPOINT_TOKEN_FILE` is set. A missing or invalid file stops start-up; later, the last valid headers are kept and a warning names the file and line.",
   },
 })
 

@@ -2,6 +2,7 @@
  * From an object's metadata plus the group/version/kind it was watched under to the record the
  * receiver stores. Pure, so the watcher, resync and library users share one definition.
  */
+import { DEFAULT_RECORD_KEYS, type KeyFilter, type RecordKeys } from "./KeyFilter.js"
 import { CLUSTER_SCOPE, type InstanceRecord } from "./Payload.js"
 
 /** Where a resource type lives: from discovery, never from the object (metadata-only lists omit it). */
@@ -21,18 +22,7 @@ export interface ObjectMetadata {
   readonly creationTimestamp?: string | Date | null | undefined
 }
 
-/**
- * Annotations that tools write for their own bookkeeping (last-applied configuration, Helm release
- * names, revision counters) carry no meaning for someone asking what runs here, and some are huge.
- */
-export const DROPPED_ANNOTATION_PREFIXES: ReadonlyArray<string> = [
-  "kubectl.kubernetes.io/",
-  "meta.helm.sh/",
-  "helm.sh/",
-  "deployment.kubernetes.io/",
-  "control-plane.alpha.kubernetes.io/",
-  "kubernetes.io/",
-]
+export { DROPPED_ANNOTATION_PREFIXES } from "./KeyFilter.js"
 
 export const apiVersionOf = (kind: ResourceKind): string =>
   kind.group === "" ? kind.version : `${kind.group}/${kind.version}`
@@ -46,7 +36,7 @@ export const instanceId = (kind: ResourceKind, namespace: string | undefined, na
  */
 const sortedCopy = (
   map: Readonly<Record<string, string>> | null | undefined,
-  keep: (key: string) => boolean = () => true,
+  keep: KeyFilter,
 ): Record<string, string> => {
   const out: Record<string, string> = {}
   if (!map) return out
@@ -57,9 +47,6 @@ const sortedCopy = (
   return out
 }
 
-const keptAnnotation = (key: string): boolean =>
-  !DROPPED_ANNOTATION_PREFIXES.some((prefix) => key.startsWith(prefix))
-
 /** `2026-02-20T10:00:00Z`: UTC, whole seconds. Kubernetes timestamps already have that form. */
 export const formatCreatedAt = (timestamp: string | Date | null | undefined): string => {
   const date = timestamp instanceof Date ? timestamp : new Date(timestamp ?? 0)
@@ -67,10 +54,14 @@ export const formatCreatedAt = (timestamp: string | Date | null | undefined): st
   return `${new Date(millis - (((millis % 1000) + 1000) % 1000)).toISOString().slice(0, 19)}Z`
 }
 
-/** Returns `undefined` for metadata without a name, which the API server never sends for real objects. */
+/**
+ * Returns `undefined` for metadata without a name, which the API server never sends for real objects.
+ * `keys` says which labels and annotations are kept (`LABEL_KEYS`, `ANNOTATION_KEYS`).
+ */
 export const toInstanceRecord = (
   kind: ResourceKind,
   metadata: ObjectMetadata,
+  keys: RecordKeys = DEFAULT_RECORD_KEYS,
 ): InstanceRecord | undefined => {
   const name = metadata.name
   if (!name) return undefined
@@ -82,8 +73,8 @@ export const toInstanceRecord = (
     kind: kind.kind,
     apiVersion: apiVersionOf(kind),
     apiGroup: kind.group,
-    labels: sortedCopy(metadata.labels),
-    annotations: sortedCopy(metadata.annotations, keptAnnotation),
+    labels: sortedCopy(metadata.labels, keys.labels),
+    annotations: sortedCopy(metadata.annotations, keys.annotations),
     createdAt: formatCreatedAt(metadata.creationTimestamp),
   }
 }

@@ -9,10 +9,11 @@ import type * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Duration, Effect, Layer, Option, type Redacted, type Schema } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, type Schema } from "effect"
 import { describeFailure } from "../http/DescribeCause.js"
 import { parseRetryAfter } from "../http/RetryAfter.js"
 import { SyncPayload } from "../record/Payload.js"
+import type { Header } from "./HeaderFile.js"
 import {
   InstanceSink,
   type InstanceSinkService,
@@ -27,7 +28,17 @@ export interface HttpSinkOptions {
   readonly timeout: Duration.DurationInput
   /** Read before every request so that a rotated token is picked up without a restart. */
   readonly bearerToken?: Effect.Effect<Option.Option<Redacted.Redacted<string>>> | undefined
+  /** Extra headers (`ENDPOINT_HEADERS_FILE`), also read before every request. */
+  readonly headers?: Effect.Effect<ReadonlyArray<Header>> | undefined
 }
+
+const withHeaders =
+  (headers: ReadonlyArray<Header>) =>
+  (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest =>
+    headers.reduce(
+      (r, header) => HttpClientRequest.setHeader(r, header.name, Redacted.value(header.value)),
+      request,
+    )
 
 const BODY_EXCERPT = 512
 
@@ -76,12 +87,15 @@ export const makePoster = <A, I>(
     const url = options.url.toString()
     const timeout = Duration.decode(options.timeout)
     const token = options.bearerToken ?? Effect.succeedNone
+    const extraHeaders = options.headers ?? Effect.succeed([])
 
     const encode = HttpClientRequest.schemaBodyJson(schema)
     return (body: A) =>
       Effect.gen(function* () {
         const bearer = yield* token
+        const headers = yield* extraHeaders
         const request = yield* HttpClientRequest.post(url).pipe(
+          withHeaders(headers),
           HttpClientRequest.acceptJson,
           Option.isSome(bearer) ? HttpClientRequest.bearerToken(bearer.value) : (request) => request,
           (request) => encode(request, body),

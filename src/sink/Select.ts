@@ -9,6 +9,7 @@ import { Data, Effect, Layer, Option, Redacted } from "effect"
 import { Agent } from "undici"
 import { isDryRun, SyncConfig, type SyncConfigShape } from "../config/Config.js"
 import * as DryRunSink from "./DryRunSink.js"
+import * as HeaderFile from "./HeaderFile.js"
 import * as HttpSink from "./HttpSink.js"
 import type { InstanceSink } from "./Sink.js"
 
@@ -67,19 +68,36 @@ export const httpClientLayer = (
       ),
   })
 
-/** How to POST to one of the receiver's endpoints: timeout and token as configured. */
-export const httpSinkOptions = (config: SyncConfigShape, url: URL): HttpSink.HttpSinkOptions => ({
-  url,
-  timeout: config.sendTimeout,
-  bearerToken: Option.match(config.endpointTokenFile, { onNone: () => undefined, onSome: tokenFromFile }),
-})
+/** What can stop the receivers' HTTP client from being set up. */
+export type ReceiverSetupError = ReceiverCaError | HeaderFile.HeaderFileError
 
-export const layerFromConfig: Layer.Layer<InstanceSink, ReceiverCaError, SyncConfig> = Layer.unwrapEffect(
-  Effect.map(SyncConfig, (config) =>
-    isDryRun(config) || Option.isNone(config.instancesEndpoint)
-      ? DryRunSink.layer
-      : HttpSink.layer(httpSinkOptions(config, config.instancesEndpoint.value)).pipe(
-          Layer.provide(httpClientLayer(config.endpointCaFile)),
-        ),
-  ),
+/**
+ * How to POST to one of the receiver's endpoints: timeout, token and extra headers as configured.
+ * A headers file that is missing or invalid fails here, at start-up.
+ */
+export const httpSinkOptions = (
+  config: SyncConfigShape,
+  url: URL,
+): Effect.Effect<HttpSink.HttpSinkOptions, HeaderFile.HeaderFileError> =>
+  Effect.map(
+    Effect.transposeOption(
+      Option.map(config.endpointHeadersFile, (file) =>
+        HeaderFile.make(file, { authorization: Option.isNone(config.endpointTokenFile) }),
+      ),
+    ),
+    (headers) => ({
+      url,
+      timeout: config.sendTimeout,
+      bearerToken: Option.match(config.endpointTokenFile, { onNone: () => undefined, onSome: tokenFromFile }),
+      headers: Option.getOrUndefined(headers),
+    }),
+  )
+
+export const layerFromConfig: Layer.Layer<InstanceSink, ReceiverSetupError, SyncConfig> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* SyncConfig
+    if (isDryRun(config) || Option.isNone(config.instancesEndpoint)) return DryRunSink.layer
+    const options = yield* httpSinkOptions(config, config.instancesEndpoint.value)
+    return HttpSink.layer(options).pipe(Layer.provide(httpClientLayer(config.endpointCaFile)))
+  }),
 )

@@ -14,6 +14,7 @@
  */
 import * as Change from "../record/Change.js"
 import { instanceId, type ResourceKind, toInstanceRecord } from "../record/Instance.js"
+import type { RecordKeys } from "../record/KeyFilter.js"
 import type { Metadata, WatchEvent } from "./Watcher.js"
 import type { ListOutcome } from "./WatchStream.js"
 
@@ -32,11 +33,16 @@ const keyOf = (meta: Metadata) => `${meta.namespace ?? ""}/${meta.name ?? ""}`
 /** The store of instances: changes in record form, for the pipeline. */
 export type Store = StoreOf<Change.Change>
 
-export const make = (kind: ResourceKind, admits: (meta: Metadata) => boolean = () => true): Store =>
+/** `admits`: whether an object counts at all (see `ObjectFilter`); `keys`: which labels and annotations the records keep. */
+export const make = (
+  kind: ResourceKind,
+  admits: (meta: Metadata) => boolean = () => true,
+  keys?: RecordKeys,
+): Store =>
   makeWith<Change.Change>({
     admits,
     upsert: (meta) => {
-      const record = toInstanceRecord(kind, meta)
+      const record = toInstanceRecord(kind, meta, keys)
       return record === undefined ? undefined : Change.upsert(record)
     },
     remove: (namespace, name) => Change.remove(instanceId(kind, namespace, name)),

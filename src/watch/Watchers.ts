@@ -27,6 +27,7 @@ import { watchedTypes } from "../metrics/Metrics.js"
 import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { apiVersionOf } from "../record/Instance.js"
+import type { RecordKeys } from "../record/KeyFilter.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { Crds } from "./Crds.js"
 import { groupOf, typeKey } from "./Discovery.js"
@@ -71,6 +72,8 @@ export interface WatchersOptions {
   readonly typeWatch?: TypeWatch.TypeWatchOptions
   /** Which objects are synced (namespaces, opt-out annotation); default: every object. */
   readonly objectFilter?: ObjectFilter.ObjectFilter
+  /** Which labels and annotations records keep; default: the payload contract's. */
+  readonly recordKeys?: RecordKeys
 }
 
 export interface WatchersShape {
@@ -132,7 +135,7 @@ export const make = (
       Effect.gen(function* () {
         const id = identity(type)
         const watch = yield* TypeWatch.make(type, typeWatchOptions)
-        const store = Store.make(type, admits)
+        const store = Store.make(type, admits, options.recordKeys)
         const startedAt = yield* Clock.currentTimeMillis
         running.set(id, { watch, store })
         yield* statuses.add(id, {

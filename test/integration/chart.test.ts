@@ -10,7 +10,7 @@
  *   chart's ServiceAccount and syncs: the chart's RBAC is enough. With rbac.rules replaced by rules
  *   that leave Secrets out, it still syncs the rest and reports secrets as forbidden.
  */
-import { execFile, spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { request } from "node:https"
@@ -30,37 +30,14 @@ import {
   waitUntil,
 } from "../kube/harness.js"
 import { eventually, type RunningController, startController } from "../support/controller.js"
+import { kubeTool } from "../support/kubeTool.js"
+import { deletePrometheusRuleCrd, ensurePrometheusRuleCrd } from "../support/prometheusRuleCrd.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
 const chartDir = resolve("charts/k8s-vectordb-sync")
 const allValues = join(chartDir, "ci/all-values.yaml")
 
 // ---- helm ----------------------------------------------------------------------------------------
-
-/**
- * A binary built by test/kube/build.sh: from KUBEBUILDER_ASSETS when it is there, else from
- * build.sh's cache (building it if needed). Fails, never skips, when neither has it.
- */
-const kubeTool = (name: string): string => {
-  const assets = process.env.KUBEBUILDER_ASSETS
-  if (assets !== undefined && assets !== "") {
-    const candidate = join(assets, name)
-    if (spawnSync("test", ["-x", candidate]).status === 0) return candidate
-  }
-  const built = spawnSync("bash", ["test/kube/build.sh"], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  })
-  const dir = built.stdout?.trim().split("\n").at(-1) ?? ""
-  const candidate = join(dir, name)
-  if (built.status !== 0 || dir === "" || spawnSync("test", ["-x", candidate]).status !== 0) {
-    throw new Error(
-      `No ${name} binary: KUBEBUILDER_ASSETS=${assets ?? "(unset)"} lacks it and test/kube/build.sh ` +
-        `(exit ${built.status}) did not provide ${candidate}. Install Go (see test/kube/go.mod) and run test/kube/build.sh.`,
-    )
-  }
-  return candidate
-}
 
 interface Run {
   readonly code: number
@@ -246,6 +223,7 @@ const controllers: Array<RunningController> = []
 let receiver: Receiver
 const serviceMonitorCrd = "servicemonitors.monitoring.coreos.com"
 let createdCrd = false
+let createdRuleCrd = false
 
 beforeAll(async () => {
   helmBin = kubeTool("helm")
@@ -267,6 +245,7 @@ afterAll(async () => {
     )
   }
   for (const ns of namespaces) await deleteNamespace(ns).catch(() => undefined)
+  if (createdRuleCrd) await deletePrometheusRuleCrd()
   if (createdCrd) {
     await adminRequest(
       "DELETE",
@@ -343,7 +322,16 @@ describe("helm lint and helm template", () => {
     )
     const pod = find(manifests, "Deployment").spec.template.spec
     expect(pod.terminationGracePeriodSeconds).toBe(60)
-    expect(pod.volumes.map((v: Any) => v.name)).toEqual(["tmp", "receiver-token", "receiver-ca", "scratch"])
+    expect(env.get("ENDPOINT_HEADERS_FILE")).toBe(
+      "/var/run/secrets/k8s-vectordb-sync/receiver-headers/tenant-headers",
+    )
+    expect(pod.volumes.map((v: Any) => v.name)).toEqual([
+      "tmp",
+      "receiver-token",
+      "receiver-ca",
+      "receiver-headers",
+      "scratch",
+    ])
     expect(find(manifests, "Role").rules).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
     ])
@@ -559,7 +547,7 @@ describe("the chart installed in the real API server", () => {
     await controller.stop()
   })
 
-  it("every option: helm install creates every rendered object, ServiceMonitor included", async () => {
+  it("every option: helm install creates every rendered object, ServiceMonitor, PrometheusRule and dashboard included", async () => {
     // The Prometheus Operator's CRD, reduced to the fields the chart writes, without
     // x-kubernetes-preserve-unknown-fields: a misspelt field is rejected (helm sends strict requests).
     const existing = await adminRequest(
@@ -628,6 +616,8 @@ describe("the chart installed in the real API server", () => {
       })
     }
 
+    createdRuleCrd = await ensurePrometheusRuleCrd()
+
     const leaseNamespace = await createNamespace("chart-leases")
     namespaces.push(leaseNamespace)
     const release = await install(
@@ -656,6 +646,9 @@ describe("the chart installed in the real API server", () => {
         `/apis/rbac.authorization.k8s.io/v1/namespaces/${m.metadata.namespace}/rolebindings/${m.metadata.name}`,
       ServiceMonitor: (m) =>
         `/apis/monitoring.coreos.com/v1/namespaces/${m.metadata.namespace}/servicemonitors/${m.metadata.name}`,
+      PrometheusRule: (m) =>
+        `/apis/monitoring.coreos.com/v1/namespaces/${m.metadata.namespace}/prometheusrules/${m.metadata.name}`,
+      ConfigMap: (m) => `/api/v1/namespaces/${m.metadata.namespace}/configmaps/${m.metadata.name}`,
     }
     expect(rendered.map((m) => m.kind).sort()).toEqual(Object.keys(paths).sort())
     for (const manifest of rendered) {

@@ -50,6 +50,41 @@ export const CONTRACT_DROPPED_ANNOTATION_PREFIXES = [
 ] as const
 
 /**
+ * `ANNOTATION_KEYS` / `LABEL_KEYS` as the README states them, with their own literal matcher: a
+ * comma-separated list of keys or globs, items trimmed, empty items ignored; `*` matches any run of
+ * characters except `/`; the single value `description` means `description` and `*` + `/description`.
+ */
+export interface OracleKeySettings {
+  /** The variable's text; undefined: unset. */
+  readonly annotationKeys?: string | undefined
+  readonly labelKeys?: string | undefined
+}
+
+/** Does `glob` match all of `key`? Character by character, a `*` trying every length that has no `/`. */
+const globMatches = (glob: string, key: string): boolean => {
+  if (glob === "") return key === ""
+  if (glob[0] === "*") {
+    for (let taken = 0; taken <= key.length; taken++) {
+      if (globMatches(glob.slice(1), key.slice(taken))) return true
+      if (key[taken] === "/") return false
+    }
+    return false
+  }
+  return key !== "" && key[0] === glob[0] && globMatches(glob.slice(1), key.slice(1))
+}
+
+const patternsOf = (text: string): ReadonlyArray<string> => {
+  const items = text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "")
+  return items.length === 1 && items[0] === "description" ? ["description", "*/description"] : items
+}
+
+const keepKey = (setting: string | undefined, key: string, unset: (key: string) => boolean): boolean =>
+  setting === undefined ? unset(key) : patternsOf(setting).some((glob) => globMatches(glob, key))
+
+/**
  * RFC 3339 in UTC with whole seconds: `2026-02-20T10:00:00Z`. The API server writes timestamps in
  * exactly that form; anything else (fractions, offsets) is converted and the fraction cut.
  */
@@ -65,14 +100,22 @@ const utcWholeSeconds = (timestamp: string): string => {
   )
 }
 
-export const expectedRecord = (type: OracleType, metadata: OracleMetadata): ExpectedRecord => {
+export const expectedRecord = (
+  type: OracleType,
+  metadata: OracleMetadata,
+  settings: OracleKeySettings = {},
+): ExpectedRecord => {
   const apiVersion = type.group === "" ? type.version : `${type.group}/${type.version}`
   const namespace =
     metadata.namespace === undefined || metadata.namespace === "" ? "_cluster" : metadata.namespace
   const annotations: Record<string, string> = {}
+  const toolKey = (key: string) => CONTRACT_DROPPED_ANNOTATION_PREFIXES.some((p) => key.startsWith(p))
   for (const [key, value] of Object.entries(metadata.annotations ?? {})) {
-    if (!CONTRACT_DROPPED_ANNOTATION_PREFIXES.some((prefix) => key.startsWith(prefix)))
-      annotations[key] = value
+    if (keepKey(settings.annotationKeys, key, (k) => !toolKey(k))) annotations[key] = value
+  }
+  const labels: Record<string, string> = {}
+  for (const [key, value] of Object.entries(metadata.labels ?? {})) {
+    if (keepKey(settings.labelKeys, key, () => true)) labels[key] = value
   }
   return {
     id: `${namespace}/${apiVersion}/${type.kind}/${metadata.name}`,
@@ -81,7 +124,7 @@ export const expectedRecord = (type: OracleType, metadata: OracleMetadata): Expe
     kind: type.kind,
     apiVersion,
     apiGroup: type.group,
-    labels: { ...(metadata.labels ?? {}) },
+    labels,
     annotations,
     createdAt: utcWholeSeconds(metadata.creationTimestamp),
   }

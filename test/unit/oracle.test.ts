@@ -3,8 +3,11 @@
  * extraction against the oracle over seeded random metadata: two independent writings of the
  * contract must agree, so a drift in either one fails here before any cluster is involved.
  */
+import { Either, Option } from "effect"
 import { describe, expect, it } from "vitest"
+import { Variables } from "../../src/config/Variables.js"
 import { toInstanceRecord } from "../../src/record/Instance.js"
+import { recordKeys } from "../../src/record/KeyFilter.js"
 import { mulberry32 } from "../support/faults/random.js"
 import {
   CONTRACT_DROPPED_ANNOTATION_PREFIXES,
@@ -59,6 +62,24 @@ describe("oracle", () => {
     })
   })
 
+  it("keeps the annotations and labels that ANNOTATION_KEYS and LABEL_KEYS name", () => {
+    const metadata: OracleMetadata = {
+      name: "x",
+      namespace: "n",
+      labels: { app: "web", "app.kubernetes.io/name": "web" },
+      annotations: { description: "d", "team.io/description": "t", other: "o", "a/b/description": "z" },
+      creationTimestamp: "2026-02-20T10:00:00Z",
+    }
+    const record = (annotationKeys?: string, labelKeys?: string) =>
+      expectedRecord(deployments, metadata, { annotationKeys, labelKeys })
+    expect(record("description").annotations).toEqual({ description: "d", "team.io/description": "t" })
+    expect(record("description,other").annotations).toEqual({ description: "d", other: "o" })
+    expect(record(" *, ").annotations).toEqual({ description: "d", other: "o" })
+    expect(record("*/*").annotations).toEqual({ "team.io/description": "t" })
+    expect(record(undefined, "app.kubernetes.io/*").labels).toEqual({ "app.kubernetes.io/name": "web" })
+    expect(record(undefined, ",").labels).toEqual({})
+  })
+
   it("reports field differences, ignoring key order", () => {
     const want = expectedRecord(deployments, {
       name: "x",
@@ -108,6 +129,71 @@ describe("the controller's extraction agrees with the oracle", () => {
       }
       const got = toInstanceRecord(type, metadata)
       expect(recordDifferences(expectedRecord(type, metadata), got), JSON.stringify(metadata)).toEqual([])
+    }
+  })
+})
+
+describe("the controller's key filters agree with the oracle", () => {
+  it("over 2,000 seeded random objects and settings", () => {
+    const random = mulberry32(20260301)
+    const keys = [
+      "description",
+      "team.io/description",
+      "kubernetes.io/description",
+      "my-description",
+      "descriptions",
+      "app",
+      "App",
+      "app.kubernetes.io/name",
+      "app.kubernetes.io/part-of",
+      "team.io/owner",
+      "a.team.io/owner",
+      "helm.sh/chart",
+      "owner",
+      "x.y",
+    ]
+    const settings = [
+      undefined,
+      "description",
+      "description,owner",
+      "*",
+      "*/*",
+      "*,*/*",
+      "app.kubernetes.io/*",
+      "*/owner, app",
+      "*.team.io/*",
+      "*description*",
+      "x.y,a*",
+      ",",
+    ]
+    const parse = (text: string | undefined) =>
+      text === undefined
+        ? Option.none()
+        : Option.some(Either.getOrThrow(Variables.ANNOTATION_KEYS.parse(text)))
+    const map = () => {
+      const out: Record<string, string> = {}
+      for (let i = random.int(6); i > 0; i--) out[random.pick(keys)] = `v${random.int(100)}`
+      return out
+    }
+    for (let i = 0; i < 2_000; i++) {
+      const annotationKeys = random.pick(settings)
+      const labelKeys = random.pick(settings)
+      const metadata: OracleMetadata = {
+        name: `o-${i}`,
+        namespace: "n",
+        labels: map(),
+        annotations: map(),
+        creationTimestamp: "2026-02-20T10:00:00Z",
+      }
+      const got = toInstanceRecord(
+        deployments,
+        metadata,
+        recordKeys({ annotationKeys: parse(annotationKeys), labelKeys: parse(labelKeys) }),
+      )
+      const want = expectedRecord(deployments, metadata, { annotationKeys, labelKeys })
+      expect(recordDifferences(want, got), JSON.stringify({ annotationKeys, labelKeys, metadata })).toEqual(
+        [],
+      )
     }
   })
 })

@@ -88,6 +88,23 @@ float64, and 300000 would otherwise print as 3e+05), booleans as true/false, nil
 {{- end }}
 {{- end }}
 
+{{- define "k8s-vectordb-sync.headersFile" -}}
+{{- if .Values.receiverHeaders.file }}
+{{- .Values.receiverHeaders.file }}
+{{- else if .Values.receiverHeaders.existingSecret }}
+{{- printf "/var/run/secrets/k8s-vectordb-sync/receiver-headers/%s" .Values.receiverHeaders.key }}
+{{- end }}
+{{- end }}
+
+{{/* The label matchers that pick this release's series in the PrometheusRule. */}}
+{{- define "k8s-vectordb-sync.ruleSelector" -}}
+{{- with .Values.metrics.prometheusRule.selector }}
+{{- . }}
+{{- else }}
+{{- printf "namespace=\"%s\",job=\"%s\"" .Release.Namespace (include "k8s-vectordb-sync.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{- define "k8s-vectordb-sync.caFile" -}}
 {{- if .Values.receiverCA.file }}
 {{- .Values.receiverCA.file }}
@@ -144,6 +161,9 @@ reference.
   (list "LIST_CONCURRENCY" $c.listConcurrency)
   (list "WATCH_LIST" $c.watchList)
   (list "API_SERVER_MAX_CONNECTIONS" $c.apiServerMaxConnections)
+  (list "ANNOTATION_KEYS" $c.annotationKeys)
+  (list "LABEL_KEYS" $c.labelKeys)
+  (list "ENDPOINT_HEADERS_FILE" (include "k8s-vectordb-sync.headersFile" .))
 }}
 {{- range $vars }}
 {{- $text := include "k8s-vectordb-sync.envText" (index . 1) }}

@@ -46,6 +46,9 @@ const expectDeclaredDefaults = (c: SyncConfigShape) => {
     V.ENDPOINT_TOKEN_FILE,
     V.ENDPOINT_CA_FILE,
     V.LEADER_ELECTION_NAMESPACE,
+    V.ANNOTATION_KEYS,
+    V.LABEL_KEYS,
+    V.ENDPOINT_HEADERS_FILE,
   ]) {
     expect(unset.default, unset.name).toBeUndefined()
   }
@@ -81,6 +84,9 @@ const expectDeclaredDefaults = (c: SyncConfigShape) => {
   expect(c.listConcurrency).toBe(d(V.LIST_CONCURRENCY))
   expect(c.watchList).toBe(d(V.WATCH_LIST))
   expect(c.apiServerMaxConnections).toBe(d(V.API_SERVER_MAX_CONNECTIONS))
+  expect(Option.isNone(c.annotationKeys)).toBe(true)
+  expect(Option.isNone(c.labelKeys)).toBe(true)
+  expect(Option.isNone(c.endpointHeadersFile)).toBe(true)
   expect(c.warnings).toEqual([])
 }
 
@@ -245,6 +251,21 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
     (c) => c.labelSelector,
     Option.some("app.kubernetes.io/part-of=shop,tier!=cache,env in (prod, staging),!legacy"),
   ],
+  ["ANNOTATION_KEYS", "description", (c) => c.annotationKeys, Option.some(["description"])],
+  [
+    "ANNOTATION_KEYS",
+    " team.io/* , */Owner,team.io/*,",
+    (c) => c.annotationKeys,
+    Option.some(["team.io/*", "*/Owner"]),
+  ],
+  ["ANNOTATION_KEYS", ",", (c) => c.annotationKeys, Option.some([])],
+  ["LABEL_KEYS", "app,app.kubernetes.io/*", (c) => c.labelKeys, Option.some(["app", "app.kubernetes.io/*"])],
+  [
+    "ENDPOINT_HEADERS_FILE",
+    "/etc/receiver/headers",
+    (c) => c.endpointHeadersFile,
+    Option.some("/etc/receiver/headers"),
+  ],
 ]
 
 describe("valid values", () => {
@@ -322,6 +343,7 @@ describe("valid values", () => {
 const MS_0 = "an integer number of milliseconds between 0 and 2147483647"
 const MS_1 = "an integer number of milliseconds between 1 and 2147483647"
 const BIND = "[host]:port with a port from 0 to 65535, e.g. :8082, 127.0.0.1:8082 or [::1]:8082"
+const KEYS = "description, or a comma-separated list of keys or globs such as description,team.io/*,*/owner"
 const URL_ = "an absolute http:// or https:// URL"
 const TYPES =
   "a comma-separated list of resource types written plural or plural.group (e.g. deployments,certificates.cert-manager.io)"
@@ -409,6 +431,13 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
     "app=web,tier==a==b",
     `got "app=web,tier==a==b", expected a label selector such as app=web,tier!=cache,env in (prod,staging),!legacy; not valid: "tier==a==b"`,
   ],
+  [
+    "ANNOTATION_KEYS",
+    "description,a/b/c,ok, has space",
+    `got "description,a/b/c,ok, has space", expected ${KEYS}; not valid: "a/b/c", "has space"`,
+  ],
+  ["LABEL_KEYS", "app=web", `got "app=web", expected ${KEYS}; not valid: "app=web"`],
+  ["ENDPOINT_HEADERS_FILE", "/run/h\u0000", `got "/run/h\\u0000", expected a file path`],
 ]
 
 describe("malformed values", () => {
