@@ -23,7 +23,7 @@ import {
 } from "effect"
 import type { KubeClient } from "../kube/KubeClient.js"
 import type { KubeError } from "../kube/KubeError.js"
-import { watchedTypes } from "../metrics/Metrics.js"
+import { forbiddenTypes, watchedTypes } from "../metrics/Metrics.js"
 import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { apiVersionOf } from "../record/Instance.js"
@@ -115,6 +115,9 @@ export const make = (
     const removalConfirmation = options.removalConfirmation ?? Duration.seconds(5)
 
     const statuses = TypeStatuses.make()
+    // Both gauges exist from the start, so that dashboards and alerts see 0 rather than no series.
+    yield* Metric.set(forbiddenTypes, 0)
+    yield* Metric.set(watchedTypes, 0)
     const listSlots = yield* ListSlots.make(options.listConcurrency ?? 10)
     const objectFilter = options.objectFilter ?? ObjectFilter.all
     const optOuts = yield* NamespaceOptOuts.make({
