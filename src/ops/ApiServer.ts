@@ -28,7 +28,7 @@ const refused = (status: number, message: string, headers: Record<string, string
 
 const challenge = { "www-authenticate": 'Bearer realm="k8s-vectordb-sync"' }
 
-export const resync = Effect.gen(function* () {
+export const requestResync = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const auth = yield* ResyncAuth
   const resync = yield* Resync
@@ -54,7 +54,7 @@ export const resync = Effect.gen(function* () {
 )
 
 export const router = HttpRouter.empty.pipe(
-  HttpRouter.post("/api/v1/resync", resync),
+  HttpRouter.post("/api/v1/resync", requestResync),
   HttpRouter.get(
     "/metrics",
     Effect.map(Metric.snapshot, (snapshot) =>
