@@ -1,7 +1,7 @@
 /**
  * `POST /api/v1/resync` against the real control plane: refused without valid credentials (token
  * file mode, and Kubernetes TokenReview + SubjectAccessReview with real ServiceAccount tokens and
- * RBAC), rate-limited (429 with Retry-After), and the resync it starts relists with no more LISTs
+ * RBAC, reviews cached per token), rate-limited (429 with Retry-After), and the resync it starts relists with no more LISTs
  * in flight than LIST_CONCURRENCY, counted by a proxy in front of the API server.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -14,6 +14,7 @@ import { serveAdminProxy } from "../support/AdminProxy.js"
 import { eventually, startController } from "../support/controller.js"
 import { freePort } from "../support/ports.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
+import { startRecordingProxy } from "../support/RecordingProxy.js"
 
 let dir: string
 let receiver: Receiver
@@ -177,9 +178,18 @@ describe("RESYNC_AUTH=kubernetes (TokenReview + SubjectAccessReview)", () => {
       adminRequest("DELETE", `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${role}`),
     )
 
-    // The default mode: nothing about authentication configured.
-    const { resync } = await start({ resyncMinInterval: Duration.zero, resyncInterval: Option.none() })
+    // The default mode: nothing about authentication configured. Through a recording proxy, to
+    // count the reviews the controller asks for.
+    const proxy = await startRecordingProxy(kubeContext())
+    cleanups.push(() => proxy.close())
+    const reviews = () =>
+      proxy.requests.filter((r) => r.method === "POST" && r.path.endsWith("/tokenreviews")).length
+    const { resync } = await start(
+      { resyncMinInterval: Duration.zero, resyncInterval: Option.none() },
+      proxy.writeKubeconfig(dir),
+    )
     expect((await resync()).status).toBe(401)
+    expect(reviews()).toBe(0)
     expect((await resync("Bearer not-a-kubernetes-token")).status).toBe(401)
     const forbidden = await resync(`Bearer ${other}`)
     expect(forbidden.status).toBe(403)
@@ -189,6 +199,11 @@ describe("RESYNC_AUTH=kubernetes (TokenReview + SubjectAccessReview)", () => {
     const ok = await resync(`Bearer ${allowed}`)
     expect(ok.status).toBe(200)
     expect(await ok.json()).toMatchObject({ status: "ok", types: 1, incomplete: [] })
+    expect(reviews()).toBe(3)
+    // Answers are cached briefly per token: asking again costs the API server nothing.
+    expect((await resync(`Bearer ${other}`)).status).toBe(403)
+    expect((await resync(`Bearer ${allowed}`)).status).toBe(200)
+    expect(reviews()).toBe(3)
   })
 })
 
