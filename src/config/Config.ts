@@ -5,6 +5,7 @@
  */
 import {
   Config,
+  type ConfigError,
   ConfigProvider,
   Context,
   Duration,
@@ -14,7 +15,7 @@ import {
   type LogLevel,
   Option,
 } from "effect"
-import { type BindAddress, type LogFormat, showValue } from "./Parse.js"
+import { type BindAddress, type LogFormat, type ResyncAuthMode, showValue } from "./Parse.js"
 import {
   allChecks,
   ConfigValidationError,
@@ -28,7 +29,7 @@ import {
 import { Variables as V } from "./Variables.js"
 
 // What other modules and library users import from here; the declarations and parsers live beside.
-export type { BindAddress, LogFormat } from "./Parse.js"
+export type { BindAddress, LogFormat, ResyncAuthMode } from "./Parse.js"
 export { ConfigValidationError, formatConfigError } from "./Read.js"
 export {
   type ConfigVariable,
@@ -52,6 +53,13 @@ export interface LeaderElectionConfig {
   readonly renewDeadline: Duration.Duration
   readonly retryPeriod: Duration.Duration
 }
+
+/** How `POST /api/v1/resync` authenticates its callers (`RESYNC_AUTH`, `RESYNC_TOKEN_FILE`). */
+export type ResyncAuthConfig =
+  | { readonly mode: "kubernetes" }
+  /** The token is read from the file on every request, never here. */
+  | { readonly mode: "token"; readonly tokenFile: string }
+  | { readonly mode: "none" }
 
 export interface SyncConfigShape {
   /** Where instance payloads are POSTed. None: the dry-run sink. */
@@ -83,6 +91,9 @@ export interface SyncConfigShape {
   readonly labelSelector: Option.Option<string>
   readonly apiBindAddress: BindAddress
   readonly healthProbeBindAddress: BindAddress
+  readonly resyncAuth: ResyncAuthConfig
+  /** Least time between two resyncs started on request; zero: no limit. */
+  readonly resyncMinInterval: Duration.Duration
   readonly logLevel: LogLevel.LogLevel
   readonly logFormat: LogFormat
   /** Path of a file holding the receiver's bearer token (read and re-read by the sender, never here). */
@@ -185,6 +196,28 @@ const bindAddresses = Config.all({
   }),
 )
 
+// Unset, the mode follows from the token file: a file names a token; without one, the cluster's own
+// credentials are the only ones a caller can bring, so the endpoint is never open by default.
+const resyncAuth = Config.all({
+  mode: read(V.RESYNC_AUTH),
+  tokenFile: read(V.RESYNC_TOKEN_FILE),
+}).pipe(
+  Config.mapOrFail(({ mode, tokenFile }): Either.Either<ResyncAuthConfig, ConfigError.ConfigError> => {
+    const chosen: ResyncAuthMode = Option.getOrElse(mode.value, () =>
+      Option.isSome(tokenFile.value) ? "token" : "kubernetes",
+    )
+    if (chosen === "token")
+      return Option.match(tokenFile.value, {
+        onNone: () =>
+          Either.left(invalid(mode.name, mode.text, `kubernetes or none when ${tokenFile.name} is unset`)),
+        onSome: (file) => Either.right({ mode: "token", tokenFile: file }),
+      })
+    if (Option.isSome(tokenFile.value))
+      return Either.left(invalid(tokenFile.name, tokenFile.text, `no value when ${mode.name}=${chosen}`))
+    return Either.right({ mode: chosen })
+  }),
+)
+
 const leaderElection = Config.all({
   enabled: value(V.LEADER_ELECTION),
   id: value(V.LEADER_ELECTION_ID),
@@ -226,6 +259,8 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   }),
   labelSelector: value(V.LABEL_SELECTOR),
   bindAddresses,
+  resyncAuth,
+  resyncMinInterval: millis(value(V.RESYNC_MIN_INTERVAL_MS)),
   logLevel: value(V.LOG_LEVEL),
   logFormat: value(V.LOG_FORMAT),
   endpointTokenFile: value(V.ENDPOINT_TOKEN_FILE),

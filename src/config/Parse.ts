@@ -17,6 +17,9 @@ export interface BindAddress {
 
 export type LogFormat = "json" | "pretty"
 
+/** How `POST /api/v1/resync` authenticates its callers (see `RESYNC_AUTH`). */
+export type ResyncAuthMode = "kubernetes" | "token" | "none"
+
 const MAX_SHOWN_CHARS = 200
 
 /**
@@ -193,6 +196,13 @@ export const parseLogLevel: Parser<LogLevel.LogLevel> = (text) => {
 export const parseLogFormat: Parser<LogFormat> = (text) => {
   const format = text.toLowerCase()
   return format === "json" || format === "pretty" ? Either.right(format) : Either.left("json or pretty")
+}
+
+export const parseResyncAuthMode: Parser<ResyncAuthMode> = (text) => {
+  const mode = text.toLowerCase()
+  return mode === "kubernetes" || mode === "token" || mode === "none"
+    ? Either.right(mode)
+    : Either.left("kubernetes, token or none")
 }
 
 export const parseFilePath: Parser<string> = (text) =>

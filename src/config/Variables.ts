@@ -25,6 +25,7 @@ import {
   parseMillis,
   parseNamespacePatternList,
   parseResourceTypeList,
+  parseResyncAuthMode,
 } from "./Parse.js"
 
 /** Another name a variable answers to (e.g. the Go controller's name for it). */
@@ -187,6 +188,21 @@ export const Variables = declare({
     parse: parseBindAddress,
     description:
       "Listen address of `/healthz` and `/readyz`; same form as `API_BIND_ADDRESS`, on a different port.",
+  },
+  RESYNC_AUTH: {
+    parse: parseResyncAuthMode,
+    description:
+      "How `POST /api/v1/resync` authenticates its callers: `kubernetes` (the caller's bearer token passes a `TokenReview`, then a `SubjectAccessReview` for verb `post` on the non-resource URL `/api/v1/resync`), `token` (the bearer token in `RESYNC_TOKEN_FILE`) or `none` (open to anyone who reaches the port, as the Go controller was). Unset: `token` when `RESYNC_TOKEN_FILE` is set, else `kubernetes`.",
+  },
+  RESYNC_TOKEN_FILE: {
+    parse: parseFilePath,
+    description:
+      "Path of a file holding the bearer token `POST /api/v1/resync` requires (re-read on every request, so a rotated Secret applies at once). Needs `RESYNC_AUTH` unset or `token`.",
+  },
+  RESYNC_MIN_INTERVAL_MS: {
+    default: "60000",
+    parse: parseMillis(0),
+    description: `Least time between two resyncs started by \`POST /api/v1/resync\`; a request within it joins the resync running, if any, or is answered 429 with \`Retry-After\`. ${msText(0)} \`0\`: no limit.`,
   },
   LOG_LEVEL: {
     default: "info",

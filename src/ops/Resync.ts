@@ -3,15 +3,17 @@
  * listed afresh; the pipeline forgets what it handed over, so every current object is sent again
  * (a receiver that lost data gets it back), and objects that vanished unseen are deleted, including
  * ids this process handed to the receiver that no watch knows any more. A resync
- * requested while one runs joins it rather than starting another.
+ * requested while one runs joins it rather than starting another; requests over the API start one
+ * at most once per `RESYNC_MIN_INTERVAL_MS` (ResyncGate).
  */
-import { Context, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Ref, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Metric, Option, Queue, type Scope } from "effect"
 import { SyncConfig } from "../config/Config.js"
 import { resyncs } from "../metrics/Metrics.js"
 import { SyncPipeline } from "../pipeline/Pipeline.js"
 import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { Watchers } from "../watch/Watchers.js"
+import * as ResyncGate from "./ResyncGate.js"
 
 export interface ResyncOutcome {
   /** Types listed. */
@@ -27,6 +29,11 @@ export interface ResyncOutcome {
 export interface ResyncShape {
   /** Runs a resync, or joins the one running, and answers with what it queued. */
   readonly run: Effect.Effect<ResyncOutcome>
+  /**
+   * As `run`, for requests from outside (`POST /api/v1/resync`): starts one at most once per
+   * `resyncMinInterval`; within it, joins the one running or fails.
+   */
+  readonly request: Effect.Effect<ResyncOutcome, ResyncGate.ResyncRateLimited>
 }
 
 /** How long one type's list may take before the resync reports it instead of waiting. */
@@ -41,8 +48,6 @@ export const make: Effect.Effect<
   const pipeline = yield* SyncPipeline
   const changes = yield* ChangeQueue
   const config = yield* SyncConfig
-  const scope = yield* Effect.scope
-  const running = yield* Ref.make(Option.none<Deferred.Deferred<ResyncOutcome>>())
 
   const once = Effect.gen(function* () {
     yield* Effect.logInfo("resync started")
@@ -66,33 +71,13 @@ export const make: Effect.Effect<
     return outcome
   })
 
-  const run: Effect.Effect<ResyncOutcome> = Effect.gen(function* () {
-    const mine = yield* Deferred.make<ResyncOutcome>()
-    const joined = yield* Ref.modify(
-      running,
-      (
-        current,
-      ): readonly [
-        Option.Option<Deferred.Deferred<ResyncOutcome>>,
-        Option.Option<Deferred.Deferred<ResyncOutcome>>,
-      ] => (Option.isSome(current) ? [current, current] : [Option.none(), Option.some(mine)]),
-    )
-    if (Option.isSome(joined)) return yield* Deferred.await(joined.value)
-    // Forked into the layer's scope: a client that hangs up does not abort the resync.
-    yield* once.pipe(
-      Effect.exit,
-      Effect.flatMap((exit) => Deferred.done(mine, exit)),
-      Effect.ensuring(Ref.set(running, Option.none())),
-      Effect.forkIn(scope),
-    )
-    return yield* Deferred.await(mine)
-  })
+  const { request, run } = yield* ResyncGate.make(once, config.resyncMinInterval)
 
   yield* Option.match(config.resyncInterval, {
     onNone: () => Effect.void,
     onSome: (interval) => Effect.forkScoped(Effect.forever(Effect.delay(run, interval))),
   })
-  return { run } satisfies ResyncShape
+  return { run, request } satisfies ResyncShape
 })
 
 export class Resync extends Context.Tag("k8s-vectordb-sync/Resync")<Resync, ResyncShape>() {

@@ -16,7 +16,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { request } from "node:https"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { parseAllDocuments, parse as parseYaml, stringify } from "yaml"
 import { configReference, defaultValue, Variables } from "../../src/config/Variables.js"
@@ -31,6 +31,7 @@ import {
 } from "../kube/harness.js"
 import { eventually, type RunningController, startController } from "../support/controller.js"
 import { kubeTool } from "../support/kubeTool.js"
+import { freePort } from "../support/ports.js"
 import { deletePrometheusRuleCrd, ensurePrometheusRuleCrd } from "../support/prometheusRuleCrd.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
@@ -157,6 +158,12 @@ const valuesFile = async (values: unknown): Promise<string> => {
   await writeFile(path, stringify(values))
   return path
 }
+
+/** What RESYNC_AUTH=kubernetes (the default) adds to the controller's ClusterRole. */
+const reviewRules = [
+  { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+  { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+]
 
 // ---- Kubernetes as the chart's ServiceAccount ------------------------------------------------------
 
@@ -328,10 +335,12 @@ describe("helm lint and helm template", () => {
     expect(pod.volumes.map((v: Any) => v.name)).toEqual([
       "tmp",
       "receiver-token",
+      "resync-token",
       "receiver-ca",
       "receiver-headers",
       "scratch",
     ])
+    expect(env.get("RESYNC_TOKEN_FILE")).toBe("/var/run/secrets/k8s-vectordb-sync/resync-token/resync")
     expect(find(manifests, "Role").rules).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
     ])
@@ -347,13 +356,20 @@ describe("helm lint and helm template", () => {
     const manifests = await template("r", "ns")
     expect(manifests.map((m) => m.kind).sort()).toEqual([
       "ClusterRole",
+      "ClusterRole",
       "ClusterRoleBinding",
       "Deployment",
       "Service",
       "ServiceAccount",
     ])
-    expect(find(manifests, "ClusterRole").rules).toEqual([
+    expect(find(manifests, "ClusterRole", "-k8s-vectordb-sync").rules).toEqual([
       { apiGroups: ["*"], resources: ["*"], verbs: ["list", "watch"] },
+      ...reviewRules,
+    ])
+    // RESYNC_AUTH unset and no token file: kubernetes mode, and a ClusterRole to bind callers to.
+    expect(envOf(manifests).has("RESYNC_AUTH")).toBe(false)
+    expect(find(manifests, "ClusterRole", "-resync").rules).toEqual([
+      { nonResourceURLs: ["/api/v1/resync"], verbs: ["post"] },
     ])
     const binding = find(manifests, "ClusterRoleBinding")
     expect(binding.subjects).toEqual([
@@ -424,6 +440,8 @@ describe("helm lint and helm template", () => {
     await refused("terminationGracePeriodSeconds=20", "must be greater than config.shutdownTimeoutMs")
     await refused("replicaCount=2", "needs leaderElection.enabled=true")
     await refused("config.apiBindAddress=:0", "config.apiBindAddress")
+    await refused("resyncAuth.mode=token", "resyncAuth.mode=token needs resyncAuth.existingSecret")
+    await refused("resyncAuth.mode=basic", "expected kubernetes, token or none")
   })
 })
 
@@ -501,6 +519,64 @@ describe("the chart installed in the real API server", () => {
     await controller.stop()
   })
 
+  it("RESYNC_AUTH=kubernetes (the default): the chart's RBAC lets the controller review callers; a caller bound through resyncAuth.callers may resync, another may not", async () => {
+    const callers = await createNamespace("chart-callers")
+    namespaces.push(callers)
+    for (const name of ["allowed", "other"]) {
+      expectStatus(
+        await adminRequest("POST", `/api/v1/namespaces/${callers}/serviceaccounts`, { metadata: { name } }),
+        201,
+      )
+    }
+    const release = await install(
+      [
+        "-f",
+        await valuesFile({
+          resyncAuth: { callers: [{ kind: "ServiceAccount", name: "allowed", namespace: callers }] },
+        }),
+      ],
+      "chart-resync",
+    )
+    expect(release.notes).toContain(`ClusterRole ${release.fullname}-resync`)
+    const { path } = await serviceAccountKubeconfig(release.namespace, release.fullname)
+    const apiPort = await freePort()
+    const controller = await startController({
+      kubeconfig: path,
+      receiver,
+      endpoints: true,
+      config: {
+        watchResourceTypes: ["configmaps"],
+        apiBindAddress: { host: "127.0.0.1", port: apiPort },
+        healthProbeBindAddress: { host: "127.0.0.1", port: await freePort() },
+        resyncMinInterval: Duration.zero,
+      },
+    })
+    controllers.push(controller)
+    await eventually(
+      () => controller.ready(),
+      () => "not ready with the chart's ServiceAccount",
+      60_000,
+    )
+    const resync = (token?: string) =>
+      fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, {
+        method: "POST",
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      })
+    const allowed = (await serviceAccountKubeconfig(callers, "allowed")).token
+    const other = (await serviceAccountKubeconfig(callers, "other")).token
+    expect((await resync()).status).toBe(401)
+    expect((await resync("not-a-token")).status).toBe(401)
+    const forbidden = await resync(other)
+    expect(forbidden.status).toBe(403)
+    expect(((await forbidden.json()) as { message: string }).message).toContain(
+      `system:serviceaccount:${callers}:other`,
+    )
+    const ok = await resync(allowed)
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toMatchObject({ status: "ok", types: 1, incomplete: [] })
+    await controller.stop()
+  })
+
   it("rules replaced to leave Secrets out: syncs everything else and reports secrets as forbidden", async () => {
     // What an operator writes to exclude Secrets: every core type but secrets, every other group.
     const core = expectStatus(await adminRequest("GET", "/api/v1"), 200).json as {
@@ -524,7 +600,7 @@ describe("the chart installed in the real API server", () => {
       await adminRequest("GET", `/apis/rbac.authorization.k8s.io/v1/clusterroles/${release.fullname}`),
       200,
     ).json as { rules: unknown }
-    expect(clusterRole.rules).toEqual(rules)
+    expect(clusterRole.rules).toEqual([...rules, ...reviewRules])
 
     const { path } = await serviceAccountKubeconfig(release.namespace, release.fullname)
     const controller = await startController({ kubeconfig: path, receiver })

@@ -2,6 +2,9 @@
  * Operations against the real control plane: resync (periodic and requested), /readyz before and
  * after the initial lists, /metrics.
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Duration, Effect, Option, Queue } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import * as Change from "../../src/record/Change.js"
@@ -136,11 +139,16 @@ describe("resync", () => {
     const apiPort = await freePort()
     const healthPort = await freePort()
     // Every type of the cluster, so that a resync takes long enough for the two requests to meet.
+    const tokenDir = await mkdtemp(join(tmpdir(), "resync-token-"))
+    cleanups.push(() => rm(tokenDir, { recursive: true }))
+    const tokenFile = join(tokenDir, "token")
+    await writeFile(tokenFile, "resync-secret")
     const { receiver, controller } = await start(
       {
         watchResourceTypes: [],
         apiBindAddress: { host: "127.0.0.1", port: apiPort },
         healthProbeBindAddress: { host: "127.0.0.1", port: healthPort },
+        resyncAuth: { mode: "token", tokenFile },
       },
       true,
     )
@@ -167,9 +175,10 @@ describe("resync", () => {
     )
     const metricsBefore = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text()
     const resyncsBefore = Number(/^vectordb_sync_resyncs_total (\d+)$/m.exec(metricsBefore)?.[1] ?? 0)
+    const authorization = { authorization: "Bearer resync-secret" }
     const [a, b] = await Promise.all([
-      fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, { method: "POST" }),
-      fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, { method: "POST" }),
+      fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, { method: "POST", headers: authorization }),
+      fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, { method: "POST", headers: authorization }),
     ])
     expect(a.status).toBe(200)
     expect(b.status).toBe(200)

@@ -105,6 +105,28 @@ float64, and 300000 would otherwise print as 3e+05), booleans as true/false, nil
 {{- end }}
 {{- end }}
 
+{{- define "k8s-vectordb-sync.resyncTokenFile" -}}
+{{- if .Values.resyncAuth.file }}
+{{- .Values.resyncAuth.file }}
+{{- else if .Values.resyncAuth.existingSecret }}
+{{- printf "/var/run/secrets/k8s-vectordb-sync/resync-token/%s" .Values.resyncAuth.key }}
+{{- end }}
+{{- end }}
+
+{{/* The resync authentication the controller will use: RESYNC_AUTH, or what it defaults to. */}}
+{{- define "k8s-vectordb-sync.resyncAuthMode" -}}
+{{- $file := include "k8s-vectordb-sync.resyncTokenFile" . }}
+{{- $mode := default (ternary "token" "kubernetes" (ne $file "")) .Values.resyncAuth.mode }}
+{{- if not (has $mode (list "kubernetes" "token" "none")) }}
+{{- fail (printf "resyncAuth.mode %q: expected kubernetes, token or none" $mode) }}
+{{- else if and (eq $mode "token") (eq $file "") }}
+{{- fail "resyncAuth.mode=token needs resyncAuth.existingSecret or resyncAuth.file" }}
+{{- else if and (ne $mode "token") (ne $file "") }}
+{{- fail (printf "resyncAuth.existingSecret/file is set but resyncAuth.mode is %s: the token would be ignored" $mode) }}
+{{- end }}
+{{- $mode }}
+{{- end }}
+
 {{- define "k8s-vectordb-sync.caFile" -}}
 {{- if .Values.receiverCA.file }}
 {{- .Values.receiverCA.file }}
@@ -147,6 +169,9 @@ reference.
   (list "LABEL_SELECTOR" $c.labelSelector)
   (list "API_BIND_ADDRESS" $c.apiBindAddress)
   (list "HEALTH_PROBE_BIND_ADDRESS" $c.healthProbeBindAddress)
+  (list "RESYNC_AUTH" .Values.resyncAuth.mode)
+  (list "RESYNC_TOKEN_FILE" (include "k8s-vectordb-sync.resyncTokenFile" .))
+  (list "RESYNC_MIN_INTERVAL_MS" $c.resyncMinIntervalMs)
   (list "LOG_LEVEL" $c.logLevel)
   (list "LOG_FORMAT" $c.logFormat)
   (list "ENDPOINT_TOKEN_FILE" (include "k8s-vectordb-sync.tokenFile" .))

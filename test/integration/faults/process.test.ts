@@ -3,6 +3,9 @@
  * restart (what a crash cannot know), SIGTERM in the middle of churn (everything observed is
  * delivered), and every configuration variable malformed at once (exit 1, one line each).
  */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { configReference } from "../../../src/config/Config.js"
 import { createNamespace, deleteNamespace, kubeContext } from "../../kube/harness.js"
@@ -29,7 +32,14 @@ import {
 } from "../../support/process.js"
 import { type Receiver, startReceiver } from "../../support/Receiver.js"
 
-beforeAll(() => buildDist(), 120_000)
+const RESYNC_TOKEN = "process-test-resync-token"
+let resyncTokenFile: string
+
+beforeAll(() => {
+  resyncTokenFile = join(mkdtempSync(join(tmpdir(), "resync-token-")), "token")
+  writeFileSync(resyncTokenFile, RESYNC_TOKEN)
+  buildDist()
+}, 120_000)
 afterAll(() => killAll())
 
 interface Started extends Spawned {
@@ -51,6 +61,7 @@ const startProcess = async (receiver: Receiver, extra: Record<string, string> = 
     RETRY_INITIAL_BACKOFF_MS: "100",
     RETRY_MAX_BACKOFF_MS: "1000",
     SHUTDOWN_TIMEOUT_MS: "10000",
+    RESYNC_TOKEN_FILE: resyncTokenFile,
     ...extra,
   })
   await eventually(
@@ -104,7 +115,10 @@ describe("controller process faults", () => {
 
     // POST /api/v1/resync relists and re-sends every object, but deletes only ids it knows are gone.
     const requestsBefore = receiver.requests.length
-    const response = await fetch(`${second.apiUrl}/api/v1/resync`, { method: "POST" })
+    const response = await fetch(`${second.apiUrl}/api/v1/resync`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${RESYNC_TOKEN}` },
+    })
     expect(response.status).toBe(200)
     const outcome = (await response.json()) as { upserts: number; deletes: number; status: string }
     expect(outcome.status).toBe("ok")
@@ -258,8 +272,10 @@ describe("controller process faults", () => {
       LIST_CONCURRENCY: "0",
       WATCH_LIST: "sometimes",
       API_SERVER_MAX_CONNECTIONS: "many",
+      RESYNC_AUTH: "basic",
+      RESYNC_MIN_INTERVAL_MS: "1m",
     }
-    const unmalformable = ["ENDPOINT_TOKEN_FILE", "ENDPOINT_CA_FILE"]
+    const unmalformable = ["ENDPOINT_TOKEN_FILE", "ENDPOINT_CA_FILE", "RESYNC_TOKEN_FILE"]
     // A variable added to the reference without a malformed value here fails this test.
     expect(configReference.map((v) => v.name).sort()).toEqual(
       [...Object.keys(malformed), ...unmalformable].sort(),

@@ -49,6 +49,8 @@ const expectDeclaredDefaults = (c: SyncConfigShape) => {
     V.ANNOTATION_KEYS,
     V.LABEL_KEYS,
     V.ENDPOINT_HEADERS_FILE,
+    V.RESYNC_AUTH,
+    V.RESYNC_TOKEN_FILE,
   ]) {
     expect(unset.default, unset.name).toBeUndefined()
   }
@@ -70,6 +72,9 @@ const expectDeclaredDefaults = (c: SyncConfigShape) => {
   expect(c.excludeResourceTypes.length).toBeGreaterThan(0)
   expect(c.apiBindAddress).toEqual(d(V.API_BIND_ADDRESS))
   expect(c.healthProbeBindAddress).toEqual(d(V.HEALTH_PROBE_BIND_ADDRESS))
+  // Never open by default: without a token file, callers are reviewed by the API server.
+  expect(c.resyncAuth).toEqual({ mode: "kubernetes" })
+  expect(ms(c.resyncMinInterval)).toBe(d(V.RESYNC_MIN_INTERVAL_MS))
   expect(c.logLevel).toBe(d(V.LOG_LEVEL))
   expect(c.logFormat).toBe(d(V.LOG_FORMAT))
   expect(Option.isNone(c.endpointTokenFile)).toBe(true)
@@ -208,6 +213,16 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
     (c) => c.healthProbeBindAddress,
     { host: "0.0.0.0", port: 9091 },
   ],
+  ["RESYNC_AUTH", "none", (c) => c.resyncAuth, { mode: "none" }],
+  ["RESYNC_AUTH", "Kubernetes", (c) => c.resyncAuth, { mode: "kubernetes" }],
+  [
+    "RESYNC_TOKEN_FILE",
+    "/var/run/secrets/resync/token",
+    (c) => c.resyncAuth,
+    { mode: "token", tokenFile: "/var/run/secrets/resync/token" },
+  ],
+  ["RESYNC_MIN_INTERVAL_MS", "0", (c) => ms(c.resyncMinInterval), 0],
+  ["RESYNC_MIN_INTERVAL_MS", "300000", (c) => ms(c.resyncMinInterval), 300_000],
   ["LOG_LEVEL", "debug", (c) => c.logLevel, LogLevel.Debug],
   ["LOG_LEVEL", "INFO", (c) => c.logLevel, LogLevel.Info],
   ["LOG_LEVEL", "warn", (c) => c.logLevel, LogLevel.Warning],
@@ -390,6 +405,9 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
   ["API_BIND_ADDRESS", "[127.0.0.1]:8082", `got "[127.0.0.1]:8082", expected ${BIND}`],
   ["HEALTH_PROBE_BIND_ADDRESS", "host name:8081", `got "host name:8081", expected ${BIND}`],
   ["HEALTH_PROBE_BIND_ADDRESS", ":http", `got ":http", expected ${BIND}`],
+  ["RESYNC_AUTH", "basic", `got "basic", expected kubernetes, token or none`],
+  ["RESYNC_TOKEN_FILE", "/run/token\u0000", `got "/run/token\\u0000", expected a file path`],
+  ["RESYNC_MIN_INTERVAL_MS", "1m", `got "1m", expected ${MS_0}`],
   ["LOG_LEVEL", "verbose", `got "verbose", expected one of debug, info, warn, error`],
   ["LOG_FORMAT", "text", `got "text", expected json or pretty`],
   ["ENDPOINT_TOKEN_FILE", "/run/token\u0000", `got "/run/token\\u0000", expected a file path`],
@@ -515,6 +533,26 @@ describe("malformed values", () => {
 // -------------------------------------------------------------------------------------------------
 
 describe("cross-field rules", () => {
+  it.effect("RESYNC_AUTH=token with RESYNC_TOKEN_FILE reads the file; without it, it is refused", () =>
+    Effect.gen(function* () {
+      const c = yield* load({ RESYNC_AUTH: "token", RESYNC_TOKEN_FILE: "/t" })
+      expect(c.resyncAuth).toEqual({ mode: "token", tokenFile: "/t" })
+      expect(yield* problems({ RESYNC_AUTH: "token" })).toEqual([
+        `RESYNC_AUTH: got "token", expected kubernetes or none when RESYNC_TOKEN_FILE is unset`,
+      ])
+    }),
+  )
+
+  it.effect("RESYNC_TOKEN_FILE with RESYNC_AUTH=kubernetes or none is refused, not silently ignored", () =>
+    Effect.gen(function* () {
+      for (const mode of ["kubernetes", "none"]) {
+        expect(yield* problems({ RESYNC_AUTH: mode, RESYNC_TOKEN_FILE: "/t" })).toEqual([
+          `RESYNC_TOKEN_FILE: got "/t", expected no value when RESYNC_AUTH=${mode}`,
+        ])
+      }
+    }),
+  )
+
   it.effect("DEBOUNCE_MAX_WAIT_MS below DEBOUNCE_WINDOW_MS names both", () =>
     Effect.gen(function* () {
       expect(yield* problems({ DEBOUNCE_WINDOW_MS: "20000", DEBOUNCE_MAX_WAIT_MS: "5000" })).toEqual([
