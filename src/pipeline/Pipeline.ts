@@ -148,6 +148,7 @@ export class SyncPipeline extends Context.Tag("k8s-vectordb-sync/SyncPipeline")<
     debounceMaxWaitMs: Duration.toMillis(config.debounceMaxWait),
     batchFlushIntervalMs: Duration.toMillis(config.batchFlushInterval),
     batchMaxSize: config.batchMaxSize,
+    batchMaxBytes: config.batchMaxBytes,
     shutdownTimeout: config.shutdownTimeout,
     retryInitialBackoff: config.retryInitialBackoff,
     retryMaxBackoff: config.retryMaxBackoff,
