@@ -73,6 +73,12 @@ interface Entry<C> {
 }
 
 /**
+ * What `handedOver` holds for an id whose change the receiver refused for good: it may hold
+ * anything for that id, so no upsert equals it, and a resync that finds the id gone deletes it.
+ */
+const REFUSED: unique symbol = Symbol("refused")
+
+/**
  * Pending entries live in exactly one of three places: `deletes` (always due), `waiting` (upserts
  * inside their debounce window, indexed by due time) and `ripe` (due upserts, oldest first). Every
  * operation touches only what it changes, so a change costs O(log n) however many ids are pending.
@@ -90,7 +96,7 @@ export class Coalescer<C extends Keyed = Change> {
    * taken rather than when it is acknowledged, so that a change arriving while its predecessor is
    * in flight is compared with what the receiver will hold; a failed send forgets it again.
    */
-  private readonly handedOver = new Map<string, Fingerprint>()
+  private readonly handedOver = new Map<string, Fingerprint | typeof REFUSED>()
   private closed = false
 
   constructor(
@@ -276,14 +282,19 @@ export class Coalescer<C extends Keyed = Change> {
     if (front.size > 0) this.ripe = new Map([...front, ...this.ripe])
   }
 
-  /** A change the receiver refused for good: what it holds for the id is unknown. */
+  /**
+   * A change the receiver refused for good: what it holds for the id is unknown. The id stays
+   * among those handed over, so that a resync that finds it gone deletes it (a refused delete is
+   * retried then); an upsert of it is sent whatever its record.
+   */
   setAside(change: C): void {
-    this.handedOver.delete(this.codec.idOf(change))
+    this.handedOver.set(this.codec.idOf(change), REFUSED)
   }
 
   /**
    * Forgets what the receiver was given, so that the next upsert of every id is sent (resync), and
-   * returns the ids of the upserts it had been given.
+   * returns the ids it may hold: those of the upserts it had been given, and those whose change it
+   * refused for good.
    */
   forgetHandedOver(): ReadonlyArray<string> {
     const ids = [...this.handedOver.keys()]

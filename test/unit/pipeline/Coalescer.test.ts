@@ -1,12 +1,12 @@
 /**
- * The keyed state's rules that time does not drive: the byte cap on a batch. Pure: explicit
- * timestamps, no clock.
+ * The keyed state's rules that time does not drive: the byte cap on a batch and what it remembers
+ * of changes the receiver refused for good. Pure: explicit timestamps, no clock.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Coalescer, type CoalescerOptions, instanceCodec } from "../../../src/pipeline/Coalescer.js"
 import { type Change, idOf } from "../../../src/record/Change.js"
 import { payloadBytes } from "../../../src/record/Payload.js"
-import { remove, upsert } from "../fixtures.js"
+import { record, remove, upsert } from "../fixtures.js"
 
 const options: CoalescerOptions = {
   debounceWindowMs: 0,
@@ -100,5 +100,39 @@ describe("the byte cap", () => {
     const state = new Coalescer({ ...options, batchMaxSize: 2, batchMaxBytes: 1 << 20 }, instanceCodec)
     for (const change of five) state.offer(change, 0)
     expect(names(state.take(0))).toEqual(["c0", "c1"])
+  })
+})
+
+describe("changes refused for good", () => {
+  it("a refused delete's id stays among the ids handed over, so that a resync offers it again", () => {
+    const state = new Coalescer(options, instanceCodec)
+    state.offer(upsert("a"), 0)
+    state.offer(upsert("b"), 0)
+    state.take(1_000)
+    state.offer(remove("a"), 1_000)
+    const batch = state.take(1_000)!
+    expect(batch).toEqual([remove("a")])
+    state.setAside(batch[0]!)
+    expect([...state.forgetHandedOver()].sort()).toEqual([record("a").id, record("b").id])
+    // Forgotten by the resync, which offers the delete again.
+    expect(state.forgetHandedOver()).toEqual([])
+  })
+
+  it("a delete that reaches the receiver is no longer among the ids handed over", () => {
+    const state = new Coalescer(options, instanceCodec)
+    state.offer(upsert("a"), 0)
+    state.take(1_000)
+    state.offer(remove("a"), 1_000)
+    state.take(1_000)
+    expect(state.forgetHandedOver()).toEqual([])
+  })
+
+  it("after a refused upsert, the same record is sent again: what the receiver holds is unknown", () => {
+    const state = new Coalescer(options, instanceCodec)
+    state.offer(upsert("a"), 0)
+    const batch = state.take(1_000)!
+    state.setAside(batch[0]!)
+    state.offer(upsert("a"), 2_000)
+    expect(state.take(3_000)).toEqual([upsert("a")])
   })
 })

@@ -322,6 +322,39 @@ describe("Pipeline", () => {
     )
   })
 
+  it.effect("a delete refused for good is among the ids a resync finds handed over, and goes out again", () =>
+    Effect.gen(function* () {
+      const refuse = yield* Ref.make(true)
+      const gone = record("gone").id
+      const sink = yield* recordingSink((payload) =>
+        Effect.flatMap(Ref.get(refuse), (refusing) =>
+          refusing && payload.deletes.includes(gone)
+            ? Effect.fail(new SinkRejected({ status: 400, body: "cannot delete" }))
+            : Effect.void,
+        ),
+      )
+      const scope = yield* Scope.make()
+      const pipeline = yield* started({ ...options, debounceWindowMs: 0 }).pipe(
+        Scope.extend(scope),
+        Effect.provide(sink.layer),
+      )
+      yield* pipeline.offer(upsert("kept"))
+      yield* pipeline.offer(remove("gone"))
+      yield* settle
+      const received = yield* sink.received
+      expect(received.flatMap((r) => r.payload.upserts.map((u) => u.name))).toEqual(["kept"])
+      expect(received.flatMap((r) => r.payload.deletes)).toEqual([])
+      // What Resync does: the ids the receiver may hold that no watch knows are deleted again.
+      const handedOver = yield* pipeline.forgetHandedOver
+      expect([...handedOver].sort()).toEqual([record("gone").id, record("kept").id].sort())
+      yield* Ref.set(refuse, false)
+      yield* pipeline.offer(remove("gone"))
+      yield* settle
+      expect((yield* sink.received).flatMap((r) => r.payload.deletes)).toEqual([gone])
+      yield* Scope.close(scope, Exit.void)
+    }),
+  )
+
   it.effect(
     "fencing: a deposed leader sends nothing and keeps its changes; leading again, it sends them",
     () =>
