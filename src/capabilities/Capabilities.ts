@@ -11,7 +11,7 @@ import { KubeClient } from "../kube/KubeClient.js"
 import { isNotFound } from "../kube/KubeError.js"
 import type { KeyedCodec } from "../pipeline/Coalescer.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
-import { CapabilitiesPayload, fromBatch } from "../record/Payload.js"
+import { CapabilitiesPayload, fromBatch, jsonBytes } from "../record/Payload.js"
 import * as HttpSink from "../sink/HttpSink.js"
 import { httpClientLayer, httpSinkOptions, type ReceiverSetupError } from "../sink/Select.js"
 import type { SinkError } from "../sink/Sink.js"
@@ -27,6 +27,8 @@ export const CapabilityChange = Data.taggedEnum<CapabilityChange>()
 export const codec: KeyedCodec<CapabilityChange> = {
   idOf: (change) => change.name,
   fingerprintOf: (change) => (change._tag === "Upsert" ? change.kinds : ""),
+  // Both arrays of its payload carry the CRD's name only.
+  sizeOf: (change) => jsonBytes(change.name),
 }
 
 export const toPayload = (batch: ReadonlyArray<CapabilityChange>): CapabilitiesPayload =>

@@ -72,6 +72,8 @@ export interface SyncConfigShape {
   readonly debounceMaxWait: Duration.Duration
   readonly batchFlushInterval: Duration.Duration
   readonly batchMaxSize: number
+  /** Most bytes in one request body. */
+  readonly batchMaxBytes: number
   /** None: periodic resync disabled (`RESYNC_INTERVAL_MIN=0`). */
   readonly resyncInterval: Option.Option<Duration.Duration>
   readonly shutdownTimeout: Duration.Duration
@@ -248,6 +250,7 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   debounce,
   batchFlushInterval: millis(value(V.BATCH_FLUSH_INTERVAL_MS)),
   batchMaxSize: value(V.BATCH_MAX_SIZE),
+  batchMaxBytes: value(V.BATCH_MAX_BYTES),
   resyncMinutes: value(V.RESYNC_INTERVAL_MIN),
   shutdownTimeout: millis(value(V.SHUTDOWN_TIMEOUT_MS)),
   sendTimeout: millis(value(V.SEND_TIMEOUT_MS)),

@@ -126,6 +126,12 @@ export const Variables = declare({
     parse: parseInteger({ min: 1, max: 10_000 }),
     description: "Most entries (upserts plus deletes) in one request. Integer, 1 to 10000.",
   },
+  BATCH_MAX_BYTES: {
+    default: "4194304",
+    parse: parseInteger({ min: 1024, max: 104_857_600 }, "bytes"),
+    description:
+      "Most bytes in one request body (its JSON, UTF-8). A batch stops growing before it would exceed it; a single entry larger than it is sent alone. The default, 4 MiB, stays under cluster-whisperer's 5 MiB limit. Integer, 1024 to 104857600.",
+  },
   RESYNC_INTERVAL_MIN: {
     default: "1440",
     parse: parseInteger({ min: 0, max: MAX_RESYNC_INTERVAL_MIN }, "minutes"),

@@ -54,7 +54,8 @@ export const make: Effect.Effect<
     const handedOver = yield* pipeline.forgetHandedOver
     const relisted = yield* watchers.relistAll(LIST_TIMEOUT)
     // Ids this process gave the receiver that no watch knows any more (their type is no longer
-    // served or watched, or a delete was lost on the way): gone, as far as anyone can tell.
+    // served or watched, a delete was lost on the way, or the receiver refused it for good): gone,
+    // as far as anyone can tell.
     const known = yield* watchers.knownIds
     const stale = handedOver.filter((id) => !known.has(id))
     if (stale.length > 0) yield* Queue.offer(changes, stale.map(Change.remove))

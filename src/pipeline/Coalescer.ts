@@ -8,6 +8,8 @@
  */
 import { type Change, idOf } from "../record/Change.js"
 import { fingerprint } from "../record/Fingerprint.js"
+import { jsonBytes, payloadBytes } from "../record/Payload.js"
+import { DueHeap } from "./DueHeap.js"
 
 export interface CoalescerOptions {
   /** An upsert is ripe once its id has been quiet this long. */
@@ -18,6 +20,11 @@ export interface CoalescerOptions {
   readonly batchFlushIntervalMs: number
   /** Upper bound on the entries of one batch. */
   readonly batchMaxSize: number
+  /**
+   * Upper bound on the bytes of the request that carries one batch (see `KeyedCodec.sizeOf`); an
+   * entry larger than that on its own is sent alone. Absent: no bound.
+   */
+  readonly batchMaxBytes?: number | undefined
 }
 
 /** What the coalescer works on: upserts and deletes, keyed. */
@@ -30,6 +37,11 @@ export interface KeyedCodec<C extends Keyed> {
   readonly idOf: (change: C) => string
   /** Upserts only: equal fingerprints mean the update changes nothing downstream. */
   readonly fingerprintOf: (change: C) => Fingerprint
+  /**
+   * UTF-8 bytes of the change's entry in the payload, as the sink will encode it (its JSON
+   * without separators); the envelope and commas are counted by `payloadBytes`.
+   */
+  readonly sizeOf: (change: C) => number
 }
 
 /** Compared for equality only; a digest where the compared value is large. */
@@ -39,6 +51,7 @@ export type Fingerprint = string | number
 export const instanceCodec: KeyedCodec<Change> = {
   idOf,
   fingerprintOf: (change) => (change._tag === "Upsert" ? fingerprint(JSON.stringify(change.record)) : 0),
+  sizeOf: (change) => jsonBytes(change._tag === "Upsert" ? change.record : change.id),
 }
 
 /** Changes handed to the sink together; ids are distinct and deletes come first. */
@@ -52,55 +65,18 @@ interface Entry<C> {
   readonly firstAt: number
   /** When the entry is ripe. Deletes are ripe at once. */
   readonly dueAt: number
+  /**
+   * Bytes of its entry in a payload, measured once when it ripens (or is taken), not on every
+   * offer: an upsert superseded inside its debounce window is never measured.
+   */
+  size: number | undefined
 }
 
-/** Due times of waiting upserts, smallest first; entries that moved on are skipped when met. */
-class DueHeap<E extends { readonly dueAt: number }> {
-  private items: Array<{ readonly id: string; readonly entry: E }> = []
-
-  get length(): number {
-    return this.items.length
-  }
-
-  push(id: string, entry: E): void {
-    const items = this.items
-    items.push({ id, entry })
-    let i = items.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (items[parent]!.entry.dueAt <= items[i]!.entry.dueAt) break
-      ;[items[parent], items[i]] = [items[i]!, items[parent]!]
-      i = parent
-    }
-  }
-
-  peek(): { readonly id: string; readonly entry: E } | undefined {
-    return this.items[0]
-  }
-
-  pop(): void {
-    const items = this.items
-    const last = items.pop()
-    if (last === undefined || items.length === 0) return
-    items[0] = last
-    let i = 0
-    for (;;) {
-      const left = 2 * i + 1
-      const right = left + 1
-      let smallest = i
-      if (left < items.length && items[left]!.entry.dueAt < items[smallest]!.entry.dueAt) smallest = left
-      if (right < items.length && items[right]!.entry.dueAt < items[smallest]!.entry.dueAt) smallest = right
-      if (smallest === i) return
-      ;[items[smallest], items[i]] = [items[i]!, items[smallest]!]
-      i = smallest
-    }
-  }
-
-  rebuild(live: Iterable<[string, E]>): void {
-    this.items = []
-    for (const [id, entry] of live) this.push(id, entry)
-  }
-}
+/**
+ * What `handedOver` holds for an id whose change the receiver refused for good: it may hold
+ * anything for that id, so no upsert equals it, and a resync that finds the id gone deletes it.
+ */
+const REFUSED: unique symbol = Symbol("refused")
 
 /**
  * Pending entries live in exactly one of three places: `deletes` (always due), `waiting` (upserts
@@ -113,12 +89,14 @@ export class Coalescer<C extends Keyed = Change> {
   private readonly due = new DueHeap<Entry<C>>()
   /** Insertion order is ripening order, so the first entry is the one that has waited longest. */
   private ripe = new Map<string, Entry<C>>()
+  /** The sum of the sizes of the entries in `ripe`: whether they fill a batch by bytes. */
+  private ripeBytes = 0
   /**
    * The fingerprint of the last upsert of each id handed to the sink. Recorded when a batch is
    * taken rather than when it is acknowledged, so that a change arriving while its predecessor is
    * in flight is compared with what the receiver will hold; a failed send forgets it again.
    */
-  private readonly handedOver = new Map<string, Fingerprint>()
+  private readonly handedOver = new Map<string, Fingerprint | typeof REFUSED>()
   private closed = false
 
   constructor(
@@ -146,7 +124,24 @@ export class Coalescer<C extends Keyed = Change> {
   private forget(id: string): void {
     this.deletes.delete(id)
     this.waiting.delete(id)
+    const ripe = this.ripe.get(id)
+    if (ripe === undefined) return
     this.ripe.delete(id)
+    this.ripeBytes -= ripe.size ?? 0
+  }
+
+  private get maxBytes(): number {
+    return this.options.batchMaxBytes ?? Number.POSITIVE_INFINITY
+  }
+
+  private sizeOf(entry: Entry<C>): number {
+    entry.size ??= this.codec.sizeOf(entry.change)
+    return entry.size
+  }
+
+  private ripen(id: string, entry: Entry<C>): void {
+    this.ripe.set(id, entry)
+    this.ripeBytes += this.sizeOf(entry)
   }
 
   private wait(id: string, entry: Entry<C>): void {
@@ -163,7 +158,7 @@ export class Coalescer<C extends Keyed = Change> {
       this.due.pop()
       if (this.waiting.get(top.id) !== top.entry) continue // superseded
       this.waiting.delete(top.id)
-      this.ripe.set(top.id, top.entry)
+      this.ripen(top.id, top.entry)
     }
   }
 
@@ -172,7 +167,7 @@ export class Coalescer<C extends Keyed = Change> {
     if (change._tag === "Delete") {
       // Not debounced: a delete replaces whatever was pending for the id and is due now.
       this.forget(id)
-      this.deletes.set(id, { change, fingerprint: undefined, firstAt: now, dueAt: now })
+      this.deletes.set(id, { change, fingerprint: undefined, firstAt: now, dueAt: now, size: undefined })
       return
     }
     const fingerprint = this.codec.fingerprintOf(change)
@@ -185,39 +180,54 @@ export class Coalescer<C extends Keyed = Change> {
     // A pending upsert keeps its first time so that max wait holds; a pending delete followed by a
     // re-creation starts afresh.
     const firstAt = current?.change._tag === "Upsert" ? current.firstAt : now
-    const entry = {
+    const entry: Entry<C> = {
       change,
       fingerprint,
       firstAt,
       dueAt: Math.min(now + debounceWindowMs, firstAt + debounceMaxWaitMs),
+      size: undefined,
     }
-    if (entry.dueAt <= now) this.ripe.set(id, entry)
+    if (entry.dueAt <= now) this.ripen(id, entry)
     else this.wait(id, entry)
   }
 
   /**
-   * Whether a batch should go out at `now`: when a delete is pending, when a full batch is ripe, or
-   * when the oldest ripe upsert has waited `batchFlushIntervalMs` for company. Once closed,
-   * everything is due, ripe or not.
+   * Whether a batch should go out at `now`: when a delete is pending, when a full batch is ripe (by
+   * count or by bytes), or when the oldest ripe upsert has waited `batchFlushIntervalMs` for
+   * company. Once closed, everything is due, ripe or not.
    */
   hasBatch(now: number): boolean {
     this.promote(now)
     if (this.closed) return this.size > 0
     if (this.deletes.size > 0 || this.ripe.size >= this.options.batchMaxSize) return true
+    if (payloadBytes(this.ripeBytes, this.ripe.size, 0) > this.maxBytes) return true
     const oldest = this.ripe.values().next()
     return !oldest.done && oldest.value.dueAt + this.options.batchFlushIntervalMs <= now
   }
 
-  /** The next batch if one should go out at `now` (see `hasBatch`); deletes first. */
+  /**
+   * The next batch if one should go out at `now` (see `hasBatch`); deletes first, then upserts in
+   * the order they ripened. It stops growing before it would exceed `batchMaxSize` entries or
+   * `batchMaxBytes`; an entry larger than `batchMaxBytes` on its own leaves alone.
+   */
   take(now: number): Batch<C> | undefined {
     if (!this.hasBatch(now)) return undefined
     const max = this.options.batchMaxSize
     const batch: Array<C> = []
+    let entryBytes = 0
+    let upserts = 0
     const sources = this.closed ? [this.deletes, this.ripe, this.waiting] : [this.deletes, this.ripe]
-    for (const source of sources) {
+    fill: for (const source of sources) {
       for (const [id, entry] of source) {
-        if (batch.length >= max) break
+        if (batch.length >= max) break fill
+        const size = this.sizeOf(entry)
+        const upsert = entry.change._tag === "Upsert" ? 1 : 0
+        const bytes = payloadBytes(entryBytes + size, upserts + upsert, batch.length - upserts + 1 - upsert)
+        if (batch.length > 0 && bytes > this.maxBytes) break fill
         source.delete(id)
+        if (source === this.ripe) this.ripeBytes -= size
+        entryBytes += size
+        upserts += upsert
         if (entry.fingerprint === undefined) this.handedOver.delete(id)
         else this.handedOver.set(id, entry.fingerprint)
         batch.push(entry.change)
@@ -256,21 +266,35 @@ export class Coalescer<C extends Keyed = Change> {
       const id = this.codec.idOf(change)
       this.handedOver.delete(id)
       if (this.current(id) !== undefined) continue
-      const entry = { change, fingerprint: this.fingerprintOf(change), firstAt: dueAt, dueAt }
+      const entry: Entry<C> = {
+        change,
+        fingerprint: this.fingerprintOf(change),
+        firstAt: dueAt,
+        dueAt,
+        size: undefined,
+      }
       if (change._tag === "Delete") this.deletes.set(id, entry)
-      else front.set(id, entry)
+      else {
+        front.set(id, entry)
+        this.ripeBytes += this.sizeOf(entry)
+      }
     }
     if (front.size > 0) this.ripe = new Map([...front, ...this.ripe])
   }
 
-  /** A change the receiver refused for good: what it holds for the id is unknown. */
+  /**
+   * A change the receiver refused for good: what it holds for the id is unknown. The id stays
+   * among those handed over, so that a resync that finds it gone deletes it (a refused delete is
+   * retried then); an upsert of it is sent whatever its record.
+   */
   setAside(change: C): void {
-    this.handedOver.delete(this.codec.idOf(change))
+    this.handedOver.set(this.codec.idOf(change), REFUSED)
   }
 
   /**
    * Forgets what the receiver was given, so that the next upsert of every id is sent (resync), and
-   * returns the ids of the upserts it had been given.
+   * returns the ids it may hold: those of the upserts it had been given, and those whose change it
+   * refused for good.
    */
   forgetHandedOver(): ReadonlyArray<string> {
     const ids = [...this.handedOver.keys()]

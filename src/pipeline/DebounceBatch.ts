@@ -32,7 +32,10 @@ export interface KeyedBatches<C extends Keyed = Change> {
   readonly requeueInFlight: Effect.Effect<void>
   /** The receiver refused a change for good: what it holds for that id is unknown. */
   readonly setAside: (change: C) => Effect.Effect<void>
-  /** Makes the next upsert of every id go out even if unchanged; returns the ids handed over. */
+  /**
+   * Makes the next upsert of every id go out even if unchanged; returns the ids the receiver may
+   * hold: upserts handed over, and ids whose change it refused for good (a refused delete).
+   */
   readonly forgetHandedOver: Effect.Effect<ReadonlyArray<string>>
   /** No more changes: everything pending is due now, ripe or not, and `batches` ends when empty. */
   readonly close: Effect.Effect<void>

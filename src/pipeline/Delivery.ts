@@ -7,7 +7,8 @@
  *   (capped exponential backoff, at least the receiver's `Retry-After`); the next batch then carries
  *   the newest state.
  * - A permanent rejection of several entries says nothing about which one is bad: the batch is
- *   halved until single entries are refused, and only those are set aside.
+ *   halved until single entries are refused, and only those are set aside. A 413 (too large) is
+ *   split the same way, so it never sets aside more than one entry: only an entry refused alone.
  * - Fencing: leadership is read immediately before every request; a deposed leader sends nothing
  *   and keeps its batch, exactly as if the receiver were down.
  */
@@ -76,7 +77,11 @@ export const make = <C extends Keyed>(
       Metric.tagged(metric, "pipeline", delivery.name)
 
     const setAside = (change: C, error: SinkRejected) =>
-      Effect.logError("receiver refused a change for good; set aside").pipe(
+      Effect.logError(
+        error.tooLarge
+          ? "receiver refused a change as too large even alone; set aside"
+          : "receiver refused a change for good; set aside",
+      ).pipe(
         Effect.annotateLogs({
           pipeline: delivery.name,
           id: delivery.codec.idOf(change),

@@ -35,7 +35,10 @@ export interface PipelineOptions extends DebounceBatch.CoalescerOptions, Deliver
 export interface Pipeline {
   /** Distinct ids waiting to be sent. */
   readonly pending: Effect.Effect<number>
-  /** Makes the next upsert of every id go out even if unchanged (a resync re-sends everything). */
+  /**
+   * Makes the next upsert of every id go out even if unchanged (a resync re-sends everything);
+   * returns the ids the receiver may hold, including those whose change it refused for good.
+   */
   readonly forgetHandedOver: Effect.Effect<ReadonlyArray<string>>
   /** Completes once the changes have ended and everything they carried was delivered. */
   readonly drained: Effect.Effect<void>
@@ -148,6 +151,7 @@ export class SyncPipeline extends Context.Tag("k8s-vectordb-sync/SyncPipeline")<
     debounceMaxWaitMs: Duration.toMillis(config.debounceMaxWait),
     batchFlushIntervalMs: Duration.toMillis(config.batchFlushInterval),
     batchMaxSize: config.batchMaxSize,
+    batchMaxBytes: config.batchMaxBytes,
     shutdownTimeout: config.shutdownTimeout,
     retryInitialBackoff: config.retryInitialBackoff,
     retryMaxBackoff: config.retryMaxBackoff,

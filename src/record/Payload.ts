@@ -65,3 +65,16 @@ export const fromBatch = <C extends { readonly _tag: "Upsert" | "Delete" }, U, D
   }
   return { upserts, deletes }
 }
+
+/** UTF-8 bytes of a value's JSON as it appears inside a payload (no spaces, as the sink encodes). */
+export const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), "utf8")
+
+/** `{"upserts":[],"deletes":[]}`: what a payload weighs before its entries. */
+export const PAYLOAD_ENVELOPE_BYTES = jsonBytes({ upserts: [], deletes: [] })
+
+/**
+ * Bytes of the body of a `{upserts, deletes}` payload whose entries weigh `entryBytes` in all (each
+ * entry's own JSON), `upserts` and `deletes` of them: the envelope plus a comma between neighbours.
+ */
+export const payloadBytes = (entryBytes: number, upserts: number, deletes: number): number =>
+  PAYLOAD_ENVELOPE_BYTES + entryBytes + Math.max(0, upserts - 1) + Math.max(0, deletes - 1)

@@ -44,7 +44,8 @@ const BODY_EXCERPT = 512
 
 /**
  * Failures that splitting a batch cannot fix say that the endpoint or its credentials are wrong or
- * busy, not that an entry is bad: they retry like a 5xx instead of setting data aside.
+ * busy, not that an entry is bad: they retry like a 5xx instead of setting data aside. Every other
+ * 4xx is a `SinkRejected`, including 413 (too large), which splitting does fix (`tooLarge`).
  */
 const RETRIED_CLIENT_ERRORS = new Set([401, 403, 404, 408, 429])
 

@@ -20,7 +20,10 @@ export class SinkUnavailable extends Data.TaggedError("SinkUnavailable")<{
   }
 }
 
-/** The receiver refused the payload for good (a 4xx other than 408 and 429): never retried as is. */
+/**
+ * The receiver refused the payload for good (a 4xx other than 401, 403, 404, 408 and 429): never
+ * retried as is. The pipeline splits a refused batch until only single entries are refused.
+ */
 export class SinkRejected extends Data.TaggedError("SinkRejected")<{
   /** The HTTP status; 0 when the payload failed its wire Schema and was never sent. */
   readonly status: number
@@ -29,6 +32,14 @@ export class SinkRejected extends Data.TaggedError("SinkRejected")<{
 }> {
   override get message(): string {
     return `rejected with ${this.status}: ${this.body}`
+  }
+
+  /**
+   * 413 Payload Too Large: the request, not an entry, is what the receiver refused. Splitting fixes
+   * it unless a single entry is larger than the receiver accepts.
+   */
+  get tooLarge(): boolean {
+    return this.status === 413
   }
 }
 

@@ -112,6 +112,54 @@ describe("HTTP sender against a real receiver", () => {
       }),
   )
 
+  it.live(
+    "a 413 above the receiver's body limit: halved until the parts fit; an entry over the limit alone is set aside and counted",
+    () =>
+      Effect.gen(function* () {
+        const limited = yield* Effect.acquireRelease(
+          Effect.promise(() => startReceiver({ maxBodyBytes: 20_000 })),
+          (r) => Effect.promise(() => r.close()),
+        )
+        const changes = Array.from({ length: 30 }, (_, i) => upsert(`big-${i}`, { blob: "x".repeat(3_000) }))
+        changes.splice(12, 0, upsert("huge", { blob: "x".repeat(30_000) }))
+        // The sink reports it as a rejection of this request, not as a receiver to retry later.
+        const refusal = yield* HttpSink.make({ url: limited.url, timeout: "5 seconds" }).pipe(
+          Effect.flatMap((sink) => sink.send(Pipeline.toPayload(changes))),
+          Effect.provide(NodeHttpClient.layerUndici),
+          Effect.flip,
+        )
+        expect(refusal._tag === "SinkRejected" && refusal.tooLarge).toBe(true)
+        const rejected = Metric.value(Metric.tagged(Metrics.rejectedEntries, "pipeline", "instances"))
+        const before = (yield* rejected).count
+        yield* Pipeline.run(Stream.fromIterable(changes), options).pipe(
+          Effect.provide(
+            HttpSink.layer({ url: limited.url, timeout: "5 seconds" }).pipe(
+              Layer.provide(NodeHttpClient.layerUndici),
+            ),
+          ),
+        )
+        expect(
+          limited.requests.filter((r) => r.answer.kind === "status" && r.answer.status === 413).length,
+        ).toBeGreaterThan(1)
+        expect(limited.state.size).toBe(30)
+        expect(limited.state.has(record("huge").id)).toBe(false)
+        expect((yield* rejected).count - before).toBe(1)
+      }).pipe(Effect.scoped),
+  )
+
+  it.live("BATCH_MAX_BYTES bounds the bodies on the wire, and batches fill up to it", () =>
+    Effect.gen(function* () {
+      const cap = 20_000
+      const changes = Array.from({ length: 30 }, (_, i) => upsert(`big-${i}`, { blob: "é".repeat(1_500) }))
+      yield* run(changes, { batchMaxBytes: cap })
+      expect(receiver.state.size).toBe(30)
+      const sizes = receiver.requests.map((r) => r.bytes)
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(cap)
+      // One entry weighs a little over 3,000 bytes (é is two in UTF-8): six fit, a seventh would not.
+      expect(receiver.requests.map((r) => r.payload.upserts.length)).toEqual([6, 6, 6, 6, 6])
+    }),
+  )
+
   it.live("a receiver that does not answer times out and the batch is retried", () =>
     Effect.gen(function* () {
       receiver.script = (_, index) => (index === 0 ? { kind: "hang" } : undefined)

@@ -2,7 +2,8 @@
  * A real receiver on a loopback socket, for tests of the sender and of the whole controller. It
  * applies payloads the way the contract says a receiver does (deletes, then upserts), keeps every
  * request it saw, and can be told how to answer: a status, a delay, a `Retry-After`, a dropped
- * connection, or no answer at all.
+ * connection, or no answer at all. With `maxBodyBytes` it refuses larger bodies with 413, as
+ * cluster-whisperer does above 5 MiB.
  */
 import { once } from "node:events"
 import * as http from "node:http"
@@ -18,6 +19,8 @@ export type Answer =
 
 export interface ReceivedRequest {
   readonly at: number
+  /** Bytes of the request body. */
+  readonly bytes: number
   readonly payload: SyncPayload
   readonly answer: Answer
   readonly headers: http.IncomingHttpHeaders
@@ -48,6 +51,8 @@ export const startReceiver = async (
     path?: string
     /** Serve HTTPS with this certificate and key (PEM). */
     tls?: { readonly cert: Buffer; readonly key: Buffer }
+    /** Larger bodies are answered 413 (and recorded) whatever the script says. */
+    maxBodyBytes?: number
   } = {},
 ): Promise<Receiver> => {
   const path = options.path ?? "/api/v1/instances/sync"
@@ -69,15 +74,19 @@ export const startReceiver = async (
         res.writeHead(404).end("not found")
         return
       }
+      const body = Buffer.concat(chunks)
       let payload: SyncPayload
       try {
-        payload = JSON.parse(Buffer.concat(chunks).toString("utf8")) as SyncPayload
+        payload = JSON.parse(body.toString("utf8")) as SyncPayload
       } catch {
         res.writeHead(400).end("invalid JSON")
         return
       }
-      const answer = receiver.script(payload, requests.length) ?? { kind: "status", status: 200 }
-      requests.push({ at: Date.now(), payload, answer, headers: req.headers })
+      const tooLarge = options.maxBodyBytes !== undefined && body.length > options.maxBodyBytes
+      const answer: Answer = tooLarge
+        ? { kind: "status", status: 413, body: "request entity too large" }
+        : (receiver.script(payload, requests.length) ?? { kind: "status", status: 200 })
+      requests.push({ at: Date.now(), bytes: body.length, payload, answer, headers: req.headers })
       switch (answer.kind) {
         case "hang":
           return

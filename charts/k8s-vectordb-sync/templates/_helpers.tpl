@@ -157,6 +157,7 @@ reference.
   (list "DEBOUNCE_MAX_WAIT_MS" $c.debounceMaxWaitMs)
   (list "BATCH_FLUSH_INTERVAL_MS" $c.batchFlushIntervalMs)
   (list "BATCH_MAX_SIZE" $c.batchMaxSize)
+  (list "BATCH_MAX_BYTES" $c.batchMaxBytes)
   (list "RESYNC_INTERVAL_MIN" $c.resyncIntervalMin)
   (list "SHUTDOWN_TIMEOUT_MS" $c.shutdownTimeoutMs)
   (list "SEND_TIMEOUT_MS" $c.sendTimeoutMs)

@@ -62,6 +62,8 @@ const expectDeclaredDefaults = (c: SyncConfigShape) => {
   expect(ms(c.debounceMaxWait)).toBe(d(V.DEBOUNCE_MAX_WAIT_MS))
   expect(ms(c.batchFlushInterval)).toBe(d(V.BATCH_FLUSH_INTERVAL_MS))
   expect(c.batchMaxSize).toBe(d(V.BATCH_MAX_SIZE))
+  expect(c.batchMaxBytes).toBe(d(V.BATCH_MAX_BYTES))
+  expect(c.batchMaxBytes).toBeLessThan(5 * 1024 * 1024) // cluster-whisperer's limit
   expect(Option.map(c.resyncInterval, Duration.toMinutes)).toEqual(Option.some(d(V.RESYNC_INTERVAL_MIN)))
   expect(ms(c.shutdownTimeout)).toBe(d(V.SHUTDOWN_TIMEOUT_MS))
   expect(ms(c.sendTimeout)).toBe(d(V.SEND_TIMEOUT_MS))
@@ -169,6 +171,8 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
   ["BATCH_FLUSH_INTERVAL_MS", "750", (c) => ms(c.batchFlushInterval), 750],
   ["BATCH_MAX_SIZE", "1", (c) => c.batchMaxSize, 1],
   ["BATCH_MAX_SIZE", "10000", (c) => c.batchMaxSize, 10_000],
+  ["BATCH_MAX_BYTES", "1024", (c) => c.batchMaxBytes, 1024],
+  ["BATCH_MAX_BYTES", "104857600", (c) => c.batchMaxBytes, 104_857_600],
   ["RESYNC_INTERVAL_MIN", "0", (c) => Option.isNone(c.resyncInterval), true],
   ["RESYNC_INTERVAL_MIN", "30", (c) => Option.map(c.resyncInterval, ms), Option.some(1_800_000)],
   [
@@ -378,6 +382,8 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
   ["BATCH_MAX_SIZE", "abc", `got "abc", expected an integer between 1 and 10000`],
   ["BATCH_MAX_SIZE", "0", `got "0", expected an integer between 1 and 10000`],
   ["BATCH_MAX_SIZE", "10001", `got "10001", expected an integer between 1 and 10000`],
+  ["BATCH_MAX_BYTES", "1023", `got "1023", expected an integer number of bytes between 1024 and 104857600`],
+  ["BATCH_MAX_BYTES", "5MiB", `got "5MiB", expected an integer number of bytes between 1024 and 104857600`],
   ["RESYNC_INTERVAL_MIN", "-5", `got "-5", expected an integer number of minutes between 0 and 35791`],
   ["RESYNC_INTERVAL_MIN", "1d", `got "1d", expected an integer number of minutes between 0 and 35791`],
   ["SHUTDOWN_TIMEOUT_MS", "1e4", `got "1e4", expected ${MS_0}`],

@@ -4,6 +4,7 @@ import { instanceCodec } from "../../../src/pipeline/Coalescer.js"
 import * as DebounceBatch from "../../../src/pipeline/DebounceBatch.js"
 import type { Change } from "../../../src/record/Change.js"
 import { idOf } from "../../../src/record/Change.js"
+import { payloadBytes } from "../../../src/record/Payload.js"
 import { record, remove, upsert } from "../fixtures.js"
 
 interface Emitted {
@@ -192,6 +193,40 @@ describe("debounceBatch", () => {
       ])
       const all = (yield* t.ids).flat()
       expect(new Set(all).size).toBe(120)
+    }),
+  )
+
+  it.scoped("caps batches by bytes: entries that fill a request leave at once, none over the cap", () =>
+    Effect.gen(function* () {
+      const changes = Array.from({ length: 10 }, (_, i) => upsert(`cm-${i}`, { blob: "x".repeat(10_000) }))
+      const one = instanceCodec.sizeOf(changes[0]!)
+      const cap = payloadBytes(4 * one, 4, 0) + one - 1 // room for four, not five
+      const t = yield* setup({ batchFlushIntervalMs: 5_000, batchMaxBytes: cap })
+      yield* t.offer(...changes)
+      yield* t.advanceTo(1_000)
+      expect((yield* t.batches).map((e) => [e.at, e.batch.length])).toEqual([
+        [1_000, 4],
+        [1_000, 4],
+      ])
+      // The remaining two fill no request: they wait for company up to the flush interval.
+      yield* t.advanceTo(5_999)
+      expect((yield* t.batches).length).toBe(2)
+      yield* t.advanceTo(6_000)
+      expect((yield* t.batches).map((e) => [e.at, e.batch.length])).toEqual([
+        [1_000, 4],
+        [1_000, 4],
+        [6_000, 2],
+      ])
+      expect(new Set((yield* t.ids).flat()).size).toBe(10)
+    }),
+  )
+
+  it.scoped("an entry larger than the byte cap leaves alone, as soon as it is ripe", () =>
+    Effect.gen(function* () {
+      const t = yield* setup({ batchFlushIntervalMs: 5_000, batchMaxBytes: 4_096 })
+      yield* t.offer(upsert("small"), upsert("huge", { blob: "x".repeat(10_000) }))
+      yield* t.advanceTo(1_000)
+      expect(yield* t.ids).toEqual([[record("small").id], [record("huge").id]])
     }),
   )
 

@@ -7,6 +7,7 @@ import {
   Fiber,
   FiberId,
   Layer,
+  Metric,
   Queue,
   Ref,
   Scope,
@@ -15,6 +16,7 @@ import {
   TestClock,
 } from "effect"
 import { Leadership } from "../../../src/leader/Leadership.js"
+import * as Metrics from "../../../src/metrics/Metrics.js"
 import * as Pipeline from "../../../src/pipeline/Pipeline.js"
 import type { Change } from "../../../src/record/Change.js"
 import type { SyncPayload } from "../../../src/record/Payload.js"
@@ -256,6 +258,101 @@ describe("Pipeline", () => {
         expect(delivered).not.toContain("poisoned")
         expect(new Set(delivered).size).toBe(49)
       }),
+  )
+
+  describe("413 Payload Too Large", () => {
+    const limit = 50_000
+    /** A receiver that refuses bodies over `limit` bytes, as cluster-whisperer does over 5 MiB. */
+    const limited = (refusals: Ref.Ref<number>) =>
+      recordingSink((payload) =>
+        Buffer.byteLength(JSON.stringify(payload)) > limit
+          ? Effect.zipRight(
+              Ref.update(refusals, (n) => n + 1),
+              Effect.fail(new SinkRejected({ status: 413, body: "request entity too large" })),
+            )
+          : Effect.void,
+      )
+    const rejected = Metric.value(Metric.tagged(Metrics.rejectedEntries, "pipeline", "instances"))
+    // Two of these fit under the limit, three do not.
+    const entries = Array.from({ length: 20 }, (_, i) => upsert(`big-${i}`, { blob: "x".repeat(20_000) }))
+
+    it.effect("splits like a 400 until the parts fit, setting nothing aside", () =>
+      Effect.gen(function* () {
+        const refusals = yield* Ref.make(0)
+        const sink = yield* limited(refusals)
+        const before = (yield* rejected).count
+        yield* Pipeline.run(Stream.fromIterable(entries), options).pipe(Effect.provide(sink.layer))
+        expect(yield* Ref.get(refusals)).toBeGreaterThan(0)
+        const delivered = (yield* sink.received).flatMap((r) => r.payload.upserts.map((u) => u.name))
+        expect(new Set(delivered).size).toBe(20)
+        expect((yield* rejected).count - before).toBe(0)
+      }),
+    )
+
+    it.effect("sets aside only an entry refused alone, and counts it", () =>
+      Effect.gen(function* () {
+        const refusals = yield* Ref.make(0)
+        const sink = yield* limited(refusals)
+        const before = (yield* rejected).count
+        const changes = [
+          ...entries.slice(0, 9),
+          upsert("huge", { blob: "x".repeat(60_000) }),
+          ...entries.slice(9),
+        ]
+        yield* Pipeline.run(Stream.fromIterable(changes), options).pipe(Effect.provide(sink.layer))
+        const delivered = (yield* sink.received).flatMap((r) => r.payload.upserts.map((u) => u.name))
+        expect(new Set(delivered).size).toBe(20)
+        expect(delivered).not.toContain("huge")
+        expect((yield* rejected).count - before).toBe(1)
+      }),
+    )
+
+    it.effect("with the byte cap at the receiver's limit, no request draws a 413", () =>
+      Effect.gen(function* () {
+        const refusals = yield* Ref.make(0)
+        const sink = yield* limited(refusals)
+        yield* Pipeline.run(Stream.fromIterable(entries), { ...options, batchMaxBytes: limit }).pipe(
+          Effect.provide(sink.layer),
+        )
+        expect(yield* Ref.get(refusals)).toBe(0)
+        const received = yield* sink.received
+        expect(new Set(received.flatMap((r) => r.payload.upserts.map((u) => u.name))).size).toBe(20)
+        expect(received.map((r) => r.payload.upserts.length)).toEqual(Array.from({ length: 10 }, () => 2))
+      }),
+    )
+  })
+
+  it.effect("a delete refused for good is among the ids a resync finds handed over, and goes out again", () =>
+    Effect.gen(function* () {
+      const refuse = yield* Ref.make(true)
+      const gone = record("gone").id
+      const sink = yield* recordingSink((payload) =>
+        Effect.flatMap(Ref.get(refuse), (refusing) =>
+          refusing && payload.deletes.includes(gone)
+            ? Effect.fail(new SinkRejected({ status: 400, body: "cannot delete" }))
+            : Effect.void,
+        ),
+      )
+      const scope = yield* Scope.make()
+      const pipeline = yield* started({ ...options, debounceWindowMs: 0 }).pipe(
+        Scope.extend(scope),
+        Effect.provide(sink.layer),
+      )
+      yield* pipeline.offer(upsert("kept"))
+      yield* pipeline.offer(remove("gone"))
+      yield* settle
+      const received = yield* sink.received
+      expect(received.flatMap((r) => r.payload.upserts.map((u) => u.name))).toEqual(["kept"])
+      expect(received.flatMap((r) => r.payload.deletes)).toEqual([])
+      // What Resync does: the ids the receiver may hold that no watch knows are deleted again.
+      const handedOver = yield* pipeline.forgetHandedOver
+      expect([...handedOver].sort()).toEqual([record("gone").id, record("kept").id].sort())
+      yield* Ref.set(refuse, false)
+      yield* pipeline.offer(remove("gone"))
+      yield* settle
+      expect((yield* sink.received).flatMap((r) => r.payload.deletes)).toEqual([gone])
+      yield* Scope.close(scope, Exit.void)
+    }),
   )
 
   it.effect(
