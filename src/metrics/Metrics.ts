@@ -2,7 +2,7 @@
  * Every metric of the controller (watches, pipeline, resync), through Effect's `Metric` so that any exporter reads them; `/metrics`
  * renders them in Prometheus text format.
  */
-import { Metric, MetricBoundaries } from "effect"
+import { Metric, MetricBoundaries, type MetricPair } from "effect"
 
 export const upsertsSent = Metric.counter("vectordb_sync_upserts_sent_total", {
   description: "Upserts acknowledged by the receiver",
@@ -66,3 +66,16 @@ export const resyncs = Metric.counter("vectordb_sync_resyncs_total", {
   description: "Full resyncs run (periodic and requested)",
   incremental: true,
 })
+
+/**
+ * The snapshot without the series of types no longer watched (a CRD removed): Effect's registry
+ * keeps every series it ever saw, but a scrape should not report types that are gone for ever.
+ */
+export const withoutRemovedTypes = (
+  snapshot: ReadonlyArray<MetricPair.MetricPair.Untyped>,
+  watched: ReadonlySet<string>,
+): ReadonlyArray<MetricPair.MetricPair.Untyped> =>
+  snapshot.filter((pair) => {
+    const type = pair.metricKey.tags.find((tag) => tag.key === "type")
+    return type === undefined || watched.has(type.value)
+  })

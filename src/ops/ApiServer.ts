@@ -10,11 +10,13 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Duration, Effect, Layer, Metric } from "effect"
+import { Duration, Effect, Layer, Metric, Option } from "effect"
 import { SyncConfig } from "../config/Config.js"
 import { serve } from "../http/Listen.js"
 import type { KubeClient } from "../kube/KubeClient.js"
+import { withoutRemovedTypes } from "../metrics/Metrics.js"
 import * as PrometheusText from "../metrics/PrometheusText.js"
+import { Watchers } from "../watch/Watchers.js"
 import * as KubeReview from "./KubeReview.js"
 import { Resync } from "./Resync.js"
 import { fromTokenFile, open, ResyncAuth } from "./ResyncAuth.js"
@@ -53,14 +55,26 @@ export const requestResync = Effect.gen(function* () {
   }),
 )
 
+/** The types watched now, when the watches run in this process (not in a bare API router). */
+const watchedTypeKeys = Effect.flatMap(Effect.serviceOption(Watchers), (watchers) =>
+  Option.match(watchers, {
+    onNone: () => Effect.succeedNone,
+    onSome: (w) => Effect.map(w.status, (all) => Option.some(new Set(all.map((s) => s.key)))),
+  }),
+)
+
 export const router = HttpRouter.empty.pipe(
   HttpRouter.post("/api/v1/resync", requestResync),
   HttpRouter.get(
     "/metrics",
-    Effect.map(Metric.snapshot, (snapshot) =>
+    Effect.map(Effect.all([Metric.snapshot, watchedTypeKeys]), ([snapshot, watched]) =>
       HttpServerResponse.text(
-        PrometheusText.render(snapshot) +
-          PrometheusText.renderProcess({ memory: process.memoryUsage(), cpu: process.cpuUsage() }),
+        PrometheusText.render(
+          Option.match(watched, {
+            onNone: () => snapshot,
+            onSome: (keys) => withoutRemovedTypes(snapshot, keys),
+          }),
+        ) + PrometheusText.renderProcess({ memory: process.memoryUsage(), cpu: process.cpuUsage() }),
         { contentType: PrometheusText.contentType },
       ),
     ),

@@ -292,7 +292,7 @@ export const make = (
               outcome,
             })),
           ),
-        { concurrency: 4 },
+        { concurrency: options.listConcurrency ?? 10 },
       ).pipe(
         Effect.map((results) => ({
           types: results.length,

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
 import { type ProxyServer, serveAdminProxy } from "../support/AdminProxy.js"
 import { eventually, type RunningController, startController } from "../support/controller.js"
+import { freePort } from "../support/ports.js"
+import { parsePrometheusText } from "../support/prometheus.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
 interface DiscoveryList {
@@ -33,6 +35,12 @@ let controller: RunningController
 /** How many of the next `/apis` answers lack the group; `Infinity` for good. */
 let dropAnswers = 0
 let droppedAnswers = 0
+let apiPort: number
+/** The series of `/metrics` that name the widgets type. */
+const widgetSeries = async () =>
+  parsePrometheusText(await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text()).filter(
+    (sample) => sample.labels.type === `widgets.${group}`,
+  )
 /** Every `/apis` answer served. */
 let groupAnswers = 0
 
@@ -109,10 +117,17 @@ beforeAll(async () => {
     })
   })
   receiver = await startReceiver()
+  apiPort = await freePort()
   controller = await startController({
     kubeconfig: proxy.writeKubeconfig(mkdtempSync(join(tmpdir(), "flap-"))),
     receiver,
-    config: { watchResourceTypes: [`widgets.${group}`] },
+    endpoints: true,
+    config: {
+      watchResourceTypes: [`widgets.${group}`],
+      apiBindAddress: { host: "127.0.0.1", port: apiPort },
+      healthProbeBindAddress: { host: "127.0.0.1", port: await freePort() },
+      resyncAuth: { mode: "none" },
+    },
   })
   await eventually(
     () => receiver.state.has(widgetId("w1")),
@@ -148,6 +163,7 @@ describe("discovery flaps", () => {
     )
     expect(deletesOf(widgetId("w1"))).toBe(0)
     expect(receiver.state.has(widgetId("w1"))).toBe(true)
+    expect((await widgetSeries()).length).toBeGreaterThan(0)
   })
 
   it("a group missing from two discovery answers is removed, and its objects deleted downstream", async () => {
@@ -158,5 +174,7 @@ describe("discovery flaps", () => {
       () => "the group's objects are still in the receiver",
     )
     expect(deletesOf(widgetId("w1"))).toBe(1)
+    // The type's metric series went with it.
+    expect(await widgetSeries()).toEqual([])
   })
 })
