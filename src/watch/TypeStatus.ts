@@ -2,7 +2,7 @@
  * What `/readyz?verbose` and the progress log say about the watched types: one status per type,
  * kept in a map that every watch updates and readers snapshot.
  */
-import { Clock, Effect, Metric, type Option } from "effect"
+import { Clock, type Duration, Effect, Metric, type Option, Schedule } from "effect"
 import { forbiddenTypes } from "../metrics/Metrics.js"
 
 export type TypePhase = "listing" | "synced" | "failing" | "forbidden"
@@ -95,3 +95,18 @@ export const make = (): TypeStatuses => {
       ),
   }
 }
+
+/** Start-up with a thousand types takes a while: says how far it is until every type has listed. */
+export const logProgress = (statuses: TypeStatuses, interval: Duration.DurationInput): Effect.Effect<void> =>
+  statuses.progress.pipe(
+    Effect.flatMap((p) =>
+      p.total > 0 && p.listed + p.forbidden < p.total
+        ? Effect.logInfo(`listed ${p.listed} of ${p.total} types`).pipe(
+            Effect.annotateLogs({ listed: p.listed, forbidden: p.forbidden, total: p.total }),
+          )
+        : Effect.void,
+    ),
+    Effect.repeat(Schedule.spaced(interval)),
+    Effect.delay(interval),
+    Effect.asVoid,
+  )

@@ -30,11 +30,12 @@ import { apiVersionOf } from "../record/Instance.js"
 import type { RecordKeys } from "../record/KeyFilter.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { Crds } from "./Crds.js"
-import { groupOf, typeKey } from "./Discovery.js"
+import { groupOf } from "./Discovery.js"
 import * as Feed from "./Feed.js"
 import * as ListSlots from "./ListSlots.js"
 import * as NamespaceOptOuts from "./NamespaceOptOuts.js"
 import * as ObjectFilter from "./ObjectFilter.js"
+import { type RelistOutcome, relistTypes } from "./Relist.js"
 import * as Store from "./Store.js"
 import * as TypeStatuses from "./TypeStatus.js"
 import * as TypeWatch from "./TypeWatch.js"
@@ -51,6 +52,7 @@ export interface Discovered {
   readonly failures: ReadonlyArray<{ readonly groupVersion: string; readonly error: string }>
 }
 
+export type { RelistOutcome } from "./Relist.js"
 export type { ListProgress, TypePhase, TypeStatus } from "./TypeStatus.js"
 
 export interface WatchersOptions {
@@ -92,14 +94,6 @@ export interface WatchersShape {
   readonly knownIds: Effect.Effect<ReadonlySet<string>>
 }
 
-export interface RelistOutcome {
-  readonly types: number
-  readonly objects: number
-  readonly deletes: number
-  /** Types whose list did not complete in time (failing, forbidden). */
-  readonly incomplete: ReadonlyArray<string>
-}
-
 /** Same group/resource served at another version counts as another type: its ids differ. */
 const identity = (type: DiscoveredType) => `${type.key}@${type.version}`
 
@@ -118,7 +112,8 @@ export const make = (
     // Both gauges exist from the start, so that dashboards and alerts see 0 rather than no series.
     yield* Metric.set(forbiddenTypes, 0)
     yield* Metric.set(watchedTypes, 0)
-    const listSlots = yield* ListSlots.make(options.listConcurrency ?? 10)
+    const listConcurrency = options.listConcurrency ?? 10
+    const listSlots = yield* ListSlots.make(listConcurrency)
     const objectFilter = options.objectFilter ?? ObjectFilter.all
     const optOuts = yield* NamespaceOptOuts.make({
       watchList: options.typeWatch?.watchList ?? true,
@@ -256,10 +251,9 @@ export const make = (
         Effect.logInfo("namespaces opted out changed; relisting namespaced types").pipe(
           Effect.annotateLogs({ optedOut: [...optedOut].join(",") }),
           Effect.zipRight(
-            Effect.forEach(
-              [...running.values()].filter(({ watch }) => watch.target.namespaced),
-              ({ watch }) => Effect.timeoutOption(watch.relists.relist, Duration.minutes(2)),
-              { concurrency: "unbounded", discard: true },
+            relistTypes(
+              Array.from(running.values(), ({ watch }) => watch).filter((watch) => watch.target.namespaced),
+              { timeout: Duration.minutes(2), concurrency: listConcurrency },
             ),
           ),
         ),
@@ -267,45 +261,13 @@ export const make = (
       Effect.forkScoped,
     )
 
-    // Start-up with a thousand types takes a while: say how far it is until every type has listed.
-    const progressInterval = options.progressInterval ?? Duration.seconds(5)
-    yield* statuses.progress.pipe(
-      Effect.flatMap((p) =>
-        p.total > 0 && p.listed + p.forbidden < p.total
-          ? Effect.logInfo(`listed ${p.listed} of ${p.total} types`).pipe(
-              Effect.annotateLogs({ listed: p.listed, forbidden: p.forbidden, total: p.total }),
-            )
-          : Effect.void,
-      ),
-      Effect.repeat(Schedule.spaced(progressInterval)),
-      Effect.delay(progressInterval),
-      Effect.forkScoped,
+    yield* Effect.forkScoped(
+      TypeStatuses.logProgress(statuses, options.progressInterval ?? Duration.seconds(5)),
     )
     const relistAll = (timeout: Duration.DurationInput) =>
-      Effect.forEach(
-        [...running.values()],
-        ({ watch }) =>
-          watch.relists.relist.pipe(
-            Effect.timeoutOption(timeout),
-            Effect.map((outcome) => ({
-              key: typeKey(watch.target.group, watch.target.plural),
-              outcome,
-            })),
-          ),
-        { concurrency: options.listConcurrency ?? 10 },
-      ).pipe(
-        Effect.map((results) => ({
-          types: results.length,
-          objects: results.reduce(
-            (n, r) => n + Option.match(r.outcome, { onNone: () => 0, onSome: (o) => o.objects }),
-            0,
-          ),
-          deletes: results.reduce(
-            (n, r) => n + Option.match(r.outcome, { onNone: () => 0, onSome: (o) => o.deletes }),
-            0,
-          ),
-          incomplete: results.filter((r) => Option.isNone(r.outcome)).map((r) => r.key),
-        })),
+      relistTypes(
+        Array.from(running.values(), ({ watch }) => watch),
+        { timeout, concurrency: listConcurrency },
       )
     return {
       status: statuses.all,
