@@ -11,8 +11,10 @@
  *   another holder in the record also means lost, at once (client-go would keep polling until the
  *   deadline; there is no reason to keep sending once we know). A 100 ms watchdog re-checks the
  *   deadline without I/O, so that a process that was frozen past it (SIGSTOP, paused VM) learns so
- *   among the first things it does on waking up. What no lease can prevent: a request already on
- *   the wire when the process froze arrives late.
+ *   among the first things it does on waking up. Among, not first: a batch timer that came due
+ *   just before the watchdog's fires before it, so the deadline is also published as `expiry`
+ *   (`LeadershipExpiry`), which the sender compares with the clock before every POST. What no lease
+ *   can prevent: a request already on the wire when the process froze arrives late.
  * - Releasing (closing the scope of `awaitLeadership` while still leading) writes an empty holder
  *   with a 1 s duration, so that a standby takes over at its next attempt instead of waiting a full
  *   lease duration.
@@ -37,7 +39,7 @@ import {
 import { SyncConfig } from "../config/Config.js"
 import { KubeClient } from "../kube/KubeClient.js"
 import * as Attempts from "./Attempts.js"
-import { Leadership } from "./Leadership.js"
+import { Leadership, LeadershipExpiry } from "./Leadership.js"
 import * as LeaseStore from "./LeaseStore.js"
 import { type ElectionOptions, fromConfig } from "./Options.js"
 
@@ -62,6 +64,8 @@ export interface ElectorShape {
   readonly lease: string
   /** True from acquiring until leadership is lost or released; false before. */
   readonly leadership: SubscriptionRef.SubscriptionRef<boolean>
+  /** Until when (our clock) the last successful renewal lets us lead: its start plus the renew deadline. */
+  readonly expiry: Effect.Effect<number>
   /**
    * Waits (retrying every `retryPeriod`, jittered) until this process holds the lease, then keeps
    * renewing it in the background for as long as the scope is open. Closing the scope stops the
@@ -73,15 +77,23 @@ export interface ElectorShape {
 export class Elector extends Context.Tag("k8s-vectordb-sync/Elector")<Elector, ElectorShape>() {
   static readonly make = (options: ElectionOptions) => make(options)
   /** The elector, and the `Leadership` it publishes into (false until `awaitLeadership` acquires). */
-  static readonly layer = (options: ElectionOptions): Layer.Layer<Elector | Leadership, never, KubeClient> =>
+  static readonly layer = (
+    options: ElectionOptions,
+  ): Layer.Layer<Elector | Leadership | LeadershipExpiry, never, KubeClient> =>
     Layer.effectContext(
       Effect.map(make(options), (elector) =>
-        Context.make(Elector, elector).pipe(Context.add(Leadership, elector.leadership)),
+        Context.make(Elector, elector).pipe(
+          Context.add(Leadership, elector.leadership),
+          Context.add(LeadershipExpiry, elector.expiry),
+        ),
       ),
     )
   /** From `SyncConfig.leaderElection`, with the namespace and identity resolved as documented. */
-  static readonly layerConfig: Layer.Layer<Elector | Leadership, never, SyncConfig | KubeClient> =
-    Layer.unwrapEffect(Effect.map(SyncConfig, (config) => Elector.layer(fromConfig(config.leaderElection))))
+  static readonly layerConfig: Layer.Layer<
+    Elector | Leadership | LeadershipExpiry,
+    never,
+    SyncConfig | KubeClient
+  > = Layer.unwrapEffect(Effect.map(SyncConfig, (config) => Elector.layer(fromConfig(config.leaderElection))))
 }
 
 /**
@@ -121,6 +133,8 @@ export const makeWithStore = (
     const renewDeadlineMs = Duration.toMillis(Duration.decode(options.renewDeadline))
     const retryPeriod = Duration.decode(options.retryPeriod)
     const leadership = yield* SubscriptionRef.make(false)
+    // Set before leadership turns true and after every renewal: the sender's fence by the clock.
+    const validUntil = yield* Ref.make(0)
     const { tryAcquireOrRenew, release, wrote } = yield* Attempts.make(options, store)
 
     // Log a failure or a new holder once, not at every attempt.
@@ -197,6 +211,7 @@ export const makeWithStore = (
             }),
           )
         yield* Ref.set(renewedAt, outcome.value.startedAt)
+        yield* Ref.set(validUntil, outcome.value.startedAt + renewDeadlineMs)
       })
 
     /**
@@ -225,6 +240,7 @@ export const makeWithStore = (
         Effect.annotateLogs({ lease, identity }),
       )
       const acquiredAt = yield* acquire
+      yield* Ref.set(validUntil, acquiredAt + renewDeadlineMs)
       yield* SubscriptionRef.set(leadership, true)
       yield* Effect.logInfo("leading").pipe(Effect.annotateLogs({ lease, identity }))
       // Runs until leadership is lost or the scope closes; closing interrupts it before the release
@@ -245,7 +261,7 @@ export const makeWithStore = (
       }
     })
 
-    return Elector.of({ identity, lease, leadership, awaitLeadership })
+    return Elector.of({ identity, lease, leadership, expiry: Ref.get(validUntil), awaitLeadership })
   })
 
 const make = (options: ElectionOptions): Effect.Effect<ElectorShape, never, KubeClient> =>

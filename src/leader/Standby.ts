@@ -18,12 +18,12 @@
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { SyncConfig } from "../config/Config.js"
 import * as Listen from "../http/Listen.js"
 import type { KubeClient } from "../kube/KubeClient.js"
 import { Elector, type LeadershipLost } from "./Elector.js"
-import { Leadership } from "./Leadership.js"
+import { Leadership, LeadershipExpiry } from "./Leadership.js"
 import { fromConfig } from "./Options.js"
 
 /** `/healthz` and `/readyz` of a standby, while it waits for `lease`. */
@@ -38,12 +38,11 @@ export const probes = (lease: string) =>
 
 export const layer = (options: {
   readonly onLost: (lost: LeadershipLost) => Effect.Effect<void>
-}): Layer.Layer<Leadership, never, SyncConfig | KubeClient> =>
+}): Layer.Layer<Leadership | LeadershipExpiry, never, SyncConfig | KubeClient> =>
   Layer.unwrapEffect(
     Effect.map(SyncConfig, (config) =>
       config.leaderElection.enabled
-        ? Layer.scoped(
-            Leadership,
+        ? Layer.scopedContext(
             Effect.gen(function* () {
               const elector = yield* Elector.make(fromConfig(config.leaderElection))
               const standby = yield* Scope.make()
@@ -56,9 +55,11 @@ export const layer = (options: {
                 Effect.ensuring(Scope.close(standby, Exit.void)),
               )
               yield* term.lost.pipe(Effect.flatMap(options.onLost), Effect.forkScoped)
-              return elector.leadership
+              return Context.make(Leadership, elector.leadership).pipe(
+                Context.add(LeadershipExpiry, elector.expiry),
+              )
             }),
           )
-        : Leadership.always,
+        : Layer.merge(Leadership.always, Layer.succeed(LeadershipExpiry, Effect.succeed(Infinity))),
     ),
   )

@@ -11,7 +11,10 @@ export interface BackoffOptions {
   readonly jitter?: boolean | undefined
 }
 
+/** Each delay is scaled by a random factor in this range (Effect's default for `jittered`). */
+export const JITTER = { min: 0.8, max: 1.2 } as const
+
 export const exponential = (options: BackoffOptions): Schedule.Schedule<unknown> => {
   const capped = Schedule.exponential(options.initial).pipe(Schedule.union(Schedule.spaced(options.max)))
-  return options.jitter === false ? capped : Schedule.jittered(capped)
+  return options.jitter === false ? capped : Schedule.jitteredWith(capped, JITTER)
 }

@@ -27,6 +27,13 @@ export interface TypeWatch {
   readonly relists: WatchStream.Relists
 }
 
+/** The watch backoff unless the options say otherwise: what a request-rate bound derives from. */
+export const WATCH_BACKOFF = {
+  initial: Duration.seconds(1),
+  max: Duration.seconds(30),
+  healthyAfter: Duration.seconds(30),
+} as const
+
 /** How long an event holds up the next request: errors back off, a 403 waits long, the rest not at all. */
 export const pauseOf =
   (forbiddenRetry: Duration.Duration) =>
@@ -50,10 +57,10 @@ export const make = (
     events: watch.events.pipe(
       pauseAfterErrors({
         schedule: Backoff.exponential({
-          initial: options.initialBackoff ?? Duration.seconds(1),
-          max: options.maxBackoff ?? Duration.seconds(30),
+          initial: options.initialBackoff ?? WATCH_BACKOFF.initial,
+          max: options.maxBackoff ?? WATCH_BACKOFF.max,
         }),
-        healthyAfter: options.healthyAfter ?? Duration.seconds(30),
+        healthyAfter: options.healthyAfter ?? WATCH_BACKOFF.healthyAfter,
         pauseOf: pauseOf(Duration.decode(options.forbiddenRetry ?? Duration.minutes(5))),
       }),
     ),

@@ -21,16 +21,20 @@ export interface ReceivedRequest {
   readonly at: number
   /** Bytes of the request body. */
   readonly bytes: number
+  /** The request's path: tells senders apart when each was given its own (`paths`). */
+  readonly path: string
   readonly payload: SyncPayload
   readonly answer: Answer
   readonly headers: http.IncomingHttpHeaders
 }
 
 /** Decides the answer to each request; default: apply and answer 200. */
-export type Script = (payload: SyncPayload, index: number) => Answer | undefined
+export type Script = (payload: SyncPayload, index: number, path: string) => Answer | undefined
 
 export interface Receiver {
   readonly url: string
+  /** The URL of another of its `paths`. */
+  urlFor(path: string): string
   /** Every request, in arrival order, whatever the answer. */
   readonly requests: ReadonlyArray<ReceivedRequest>
   /** The index as it stands after the requests that were answered 2xx. */
@@ -49,6 +53,10 @@ export const startReceiver = async (
   options: {
     port?: number
     path?: string
+    /** Every path it accepts (default: `path` alone); each request records its own. */
+    paths?: ReadonlyArray<string>
+    /** Server keep-alive timeout (ms; 0 keeps idle connections open for good). Node's default: 5 s. */
+    keepAliveTimeout?: number
     /** Serve HTTPS with this certificate and key (PEM). */
     tls?: { readonly cert: Buffer; readonly key: Buffer }
     /** Larger bodies are answered 413 (and recorded) whatever the script says. */
@@ -56,6 +64,7 @@ export const startReceiver = async (
   } = {},
 ): Promise<Receiver> => {
   const path = options.path ?? "/api/v1/instances/sync"
+  const accepted = new Set(options.paths ?? [path])
   const requests: Array<ReceivedRequest> = []
   const state = new Map<string, InstanceRecord>()
   const history = new Map<string, Array<InstanceRecord | null>>()
@@ -70,7 +79,8 @@ export const startReceiver = async (
     const chunks: Array<Buffer> = []
     req.on("data", (chunk: Buffer) => chunks.push(chunk))
     req.on("end", () => {
-      if (req.method !== "POST" || req.url !== path) {
+      const requestPath = req.url ?? ""
+      if (req.method !== "POST" || !accepted.has(requestPath)) {
         res.writeHead(404).end("not found")
         return
       }
@@ -85,8 +95,15 @@ export const startReceiver = async (
       const tooLarge = options.maxBodyBytes !== undefined && body.length > options.maxBodyBytes
       const answer: Answer = tooLarge
         ? { kind: "status", status: 413, body: "request entity too large" }
-        : (receiver.script(payload, requests.length) ?? { kind: "status", status: 200 })
-      requests.push({ at: Date.now(), bytes: body.length, payload, answer, headers: req.headers })
+        : (receiver.script(payload, requests.length, requestPath) ?? { kind: "status", status: 200 })
+      requests.push({
+        at: Date.now(),
+        bytes: body.length,
+        path: requestPath,
+        payload,
+        answer,
+        headers: req.headers,
+      })
       switch (answer.kind) {
         case "hang":
           return
@@ -117,10 +134,13 @@ export const startReceiver = async (
     })
   }
 
-  const create = (): http.Server =>
-    options.tls
+  const create = (): http.Server => {
+    const server = options.tls
       ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
       : http.createServer(handler)
+    if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout
+    return server
+  }
   let server = create()
   const track = (s: http.Server) =>
     s.on("connection", (socket) => {
@@ -137,8 +157,10 @@ export const startReceiver = async (
     if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
+  const origin = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`
   const receiver: Receiver = {
-    url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}${path}`,
+    url: `${origin}${path}`,
+    urlFor: (other) => `${origin}${other}`,
     requests,
     state,
     history,

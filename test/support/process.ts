@@ -1,6 +1,7 @@
 /**
  * The real controller process (`node dist/main.js`, what `npm start` runs) for tests: build once per
- * file, spawn with a clean environment, read its output and JSON log lines.
+ * file, spawn with a clean environment, read its output and JSON log lines (for diagnostics, and for
+ * "not one log line": tests observe events through /metrics, receivers, proxies and the Lease).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { once } from "node:events"
@@ -66,14 +67,3 @@ export const logLines = (stderr: string): Array<JsonLogLine> =>
       return []
     }
   })
-
-export const messageOf = (line: JsonLogLine): string =>
-  Array.isArray(line.message) ? line.message.join(" ") : String(line.message)
-
-/** `observed` debug lines (LOG_LEVEL=debug): one per change the watches saw, in order. */
-export const observed = (stderr: string): Array<{ readonly id: string; readonly op: string }> =>
-  logLines(stderr).flatMap((line) =>
-    messageOf(line) === "observed" && typeof line.annotations?.id === "string"
-      ? [{ id: line.annotations.id, op: String(line.annotations.op) }]
-      : [],
-  )

@@ -25,12 +25,13 @@ import {
   freePort,
   killAll,
   logLines,
-  messageOf,
-  observed,
   type Spawned,
   spawnController,
 } from "../../support/process.js"
+import { parsePrometheusText, sampleValue } from "../../support/prometheus.js"
 import { type Receiver, startReceiver } from "../../support/Receiver.js"
+import { startRecordingProxy } from "../../support/RecordingProxy.js"
+import { changesTakenIn, type TappedEvent, watchEvents } from "../../support/WatchTap.js"
 
 const RESYNC_TOKEN = "process-test-resync-token"
 let resyncTokenFile: string
@@ -149,15 +150,25 @@ describe("controller process faults", () => {
     await deleteNamespace(ns)
   })
 
-  it("SIGTERM during churn: every change observed before exit reaches the receiver before the process exits", async () => {
+  it("SIGTERM during churn: every change taken in before exit reaches the receiver before the process exits", async () => {
     const receiver = await startReceiver()
-    // A long debounce window: at the signal, most observed changes are still waiting in it.
+    // The controller reads its watches through a recording proxy: the proxy's bytes say which events
+    // it was sent, in order, and its /metrics how many of them it had taken in.
+    const proxy = await startRecordingProxy(kubeContext())
+    // A long debounce window: at the signal, most changes taken in are still waiting in it.
     const proc = await startProcess(receiver, {
-      LOG_LEVEL: "debug",
+      KUBECONFIG: proxy.writeKubeconfig(mkdtempSync(join(tmpdir(), "sigterm-"))),
       DEBOUNCE_WINDOW_MS: "3000",
       DEBOUNCE_MAX_WAIT_MS: "6000",
     })
-    // Created after the controller is ready, so that every write is one watch event ("observed").
+    const tapped = () => watchEvents(proxy, "/api/v1/configmaps")
+    // Every event of the stream (the streaming initial list included) is one change taken in: the
+    // k-th event has been processed once the counter reaches k.
+    await eventually(
+      async () => (await changesTakenIn(proc.apiUrl, "configmaps")) === tapped().length,
+      () => `the counter never matched the tapped stream (${tapped().length} events)`,
+    )
+    // Created after the controller is ready, so that every write is one watch event.
     const ns = await createNamespace("fault-sigterm")
     const names = Array.from({ length: 40 }, (_, i) => `cm-${i}`)
     type Write = { readonly op: "Upsert"; readonly seq: number } | { readonly op: "Delete" }
@@ -188,9 +199,22 @@ describe("controller process faults", () => {
         }
       }
     })
-    await new Promise((r) => setTimeout(r, 2_000))
+    const ours = (e: TappedEvent) => e.namespace === ns && names.includes(e.name)
+    // Churn until the controller has taken in a good share of it (its counter, not a log line).
+    let takenIn = 0
+    await eventually(
+      async () => {
+        takenIn = await changesTakenIn(proc.apiUrl, "configmaps")
+        return tapped().slice(0, takenIn).filter(ours).length > 80
+      },
+      () => `too little taken in: ${takenIn}`,
+    )
+    // The last reading before the signal: everything up to the `takenIn`-th event was processed,
+    // and some of it is still waiting (the final flush has work to do).
+    const beforeSignal = parsePrometheusText(await (await fetch(`${proc.apiUrl}/metrics`)).text())
+    takenIn = sampleValue(beforeSignal, "vectordb_sync_watch_events_total", { type: "configmaps" })
+    const pendingAtSignal = sampleValue(beforeSignal, "vectordb_sync_pending_entries")
     const signalledAt = Date.now()
-    const observedAtSignal = observed(proc.stderr()).length
     proc.child.kill("SIGTERM")
     // Writes go on for a while after the signal, as they would in a real cluster.
     await new Promise((r) => setTimeout(r, 300))
@@ -200,40 +224,55 @@ describe("controller process faults", () => {
     const exitMs = Date.now() - signalledAt
     expect(code).toBe(0)
 
-    const prefix = `${ns}/v1/ConfigMap/cm-`
-    const seen = observed(proc.stderr()).filter((o) => o.id.startsWith(prefix))
-    expect(observedAtSignal).toBeGreaterThan(40)
+    const events = tapped()
+    // One watch event per write, in order: the n-th event of an object is its n-th write.
     const problems: Array<string> = []
-    let checked = 0
     for (const name of names) {
-      const id = `${ns}/v1/ConfigMap/${name}`
-      const ops = seen.filter((o) => o.id === id)
-      if (ops.length === 0) continue
+      const seen = events.filter((e) => ours(e) && e.name === name)
       const log = writes.get(name)!
-      // One watch event per write, in order: the n-th observation is the n-th write.
-      ops.forEach((o, i) => {
-        if (log[i]?.op !== o.op)
-          problems.push(`${id}: observation ${i} is ${o.op}, write ${i} is ${log[i]?.op}`)
+      seen.forEach((e, i) => {
+        const write = log[i]
+        const matches =
+          write?.op === "Delete"
+            ? e.type === "DELETED"
+            : e.type !== "DELETED" && e.labels.seq === String(write?.seq)
+        if (!matches)
+          problems.push(
+            `${name}: event ${i} is ${e.type} seq ${e.labels.seq}, write ${i} is ${JSON.stringify(write)}`,
+          )
       })
-      const last = log[ops.length - 1]!
-      const got = receiver.state.get(id)
-      checked++
-      if (last.op === "Delete") {
-        if (got !== undefined) problems.push(`${id}: deleted last, receiver still has seq ${got.labels.seq}`)
-      } else if (got?.labels.seq !== String(last.seq)) {
-        problems.push(`${id}: last observed seq ${last.seq}, receiver has ${got?.labels.seq ?? "nothing"}`)
-      }
     }
+    expect(problems).toEqual([])
+    // The receiver must hold, for every object, its state after some cut of the stream: a cut no
+    // earlier than what was taken in before the signal, no later than what the proxy forwarded.
+    const held = (name: string) => receiver.state.get(`${ns}/v1/ConfigMap/${name}`)?.labels.seq ?? null
+    const state = new Map<string, string | null>(names.map((name) => [name, null]))
+    const mismatched = () => names.filter((name) => state.get(name) !== held(name))
+    const cuts: Array<number> = []
+    let wrong = mismatched().length
+    events.forEach((e, i) => {
+      if (ours(e)) {
+        const before = state.get(e.name) === held(e.name)
+        state.set(e.name, e.type === "DELETED" ? null : (e.labels.seq ?? null))
+        const after = state.get(e.name) === held(e.name)
+        wrong += (before ? 1 : 0) - (after ? 1 : 0)
+      }
+      if (i + 1 >= takenIn && wrong === 0) cuts.push(i + 1)
+    })
     const lateRequests = receiver.requests.filter((r) => r.at >= signalledAt).length
     console.log(
-      `SIGTERM during churn: ${seen.length} changes observed (${observedAtSignal} before the signal), ` +
-        `${checked} objects checked, ${lateRequests} requests after the signal, exit 0 after ${exitMs} ms`,
+      `SIGTERM during churn: ${events.filter(ours).length} events of the test's objects, ${takenIn} changes ` +
+        `taken in before the signal (${pendingAtSignal} ids pending), consistent cuts ${cuts[0]}..${cuts.at(-1)} ` +
+        `of ${events.length}, ${lateRequests} requests after the signal, exit 0 after ${exitMs} ms`,
     )
-    expect(problems).toEqual([])
-    expect(checked).toBe(names.length)
+    expect(
+      cuts,
+      `no cut of the stream matches the receiver; at the end: ${mismatched().join(", ")}`,
+    ).not.toEqual([])
     // The final flush did the work: entries still inside their 3 s window went out after the signal.
+    expect(pendingAtSignal).toBeGreaterThan(0)
     expect(lateRequests).toBeGreaterThan(0)
-    expect(logLines(proc.stderr()).some((l) => messageOf(l).startsWith("shutdown timeout"))).toBe(false)
+    await proxy.close()
     await receiver.close()
     await deleteNamespace(ns)
   })
@@ -301,8 +340,8 @@ describe("controller process faults", () => {
       expect(line).toContain(`got ${JSON.stringify(value)}, expected `)
     }
     expect(spawned.stderr()).toContain("invalid configuration:")
-    // Nothing started: no log line of a running controller.
-    expect(spawned.stderr()).not.toContain("starting k8s-vectordb-sync")
+    // Nothing started: not one log line of a running controller.
+    expect(logLines(spawned.stderr())).toEqual([])
     expect(spawned.stdout()).toBe("")
   })
 })

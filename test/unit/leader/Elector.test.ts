@@ -165,6 +165,8 @@ const replica = (memory: Effect.Effect.Success<typeof memoryLease>, identity: st
     return {
       cut: Ref.set(cut, true),
       published: Ref.get(published),
+      /** Until when the sender may send by its own clock. */
+      expiry: elector.expiry,
       leadingWhenLost: Ref.get(leadingWhenLost),
       acquired: Deferred.poll(acquiredAt).pipe(
         Effect.flatMap(
@@ -287,12 +289,17 @@ describe("the elector under TestClock", () => {
       Effect.gen(function* () {
         const memory = yield* memoryLease
         const a = yield* replica(memory, "a")
+        // Acquired by the attempt that started at 0: the sender may send until 0 + renewDeadline.
+        expect(yield* a.expiry).toBe(10_000)
         yield* memory.conflictNext(2)
+        yield* advanceTo(4_000)
+        expect(yield* a.expiry).toBe(10_000)
         yield* advanceTo(6_000)
         expect(yield* memory.conflicts).toBe(2)
         // 2 000 and 4 000 met a competing write; 6 000 read the new version and renewed.
         expect((yield* memory.writes).map((w) => w.at)).toEqual([0, 6_000])
         expect(yield* a.lost).toEqual(Option.none())
+        expect(yield* a.expiry).toBe(16_000)
         // Now every attempt conflicts: the last good renewal started at 6 000, so leadership ends at 16 000.
         yield* memory.conflictNext(1_000)
         yield* advanceTo(15_999)

@@ -15,7 +15,7 @@ import {
   SubscriptionRef,
   TestClock,
 } from "effect"
-import { Leadership } from "../../../src/leader/Leadership.js"
+import { Leadership, LeadershipExpiry } from "../../../src/leader/Leadership.js"
 import * as Metrics from "../../../src/metrics/Metrics.js"
 import * as Pipeline from "../../../src/pipeline/Pipeline.js"
 import type { Change } from "../../../src/record/Change.js"
@@ -373,6 +373,36 @@ describe("Pipeline", () => {
         expect(yield* sink.attempts).toBe(0)
         expect(yield* pipeline.pending).toBe(1)
         yield* SubscriptionRef.set(leadership, true)
+        yield* TestClock.adjust(60_000)
+        yield* settle
+        expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.name))).toEqual([["a"]])
+        yield* Scope.close(scope, Exit.void)
+      }),
+  )
+
+  it.effect(
+    "fencing by the clock: leadership still published but past its expiry (the elector has not run yet) sends nothing",
+    () =>
+      Effect.gen(function* () {
+        const sink = yield* recordingSink(() => Effect.void)
+        // As a process frozen past its renew deadline sees it on waking up: its sender's timer fires
+        // before the elector's, which would have turned leadership false.
+        const leadership = yield* SubscriptionRef.make(true)
+        const expiry = yield* Ref.make(10_000)
+        const scope = yield* Scope.make()
+        const pipeline = yield* started({ ...options, debounceWindowMs: 20_000 }).pipe(
+          Scope.extend(scope),
+          Effect.provide(sink.layer),
+          Effect.provideService(Leadership, leadership),
+          Effect.provideService(LeadershipExpiry, Ref.get(expiry)),
+        )
+        yield* pipeline.offer(upsert("a"))
+        yield* TestClock.adjust(20_000)
+        yield* settle
+        expect(yield* sink.attempts).toBe(0)
+        expect(yield* pipeline.pending).toBe(1)
+        // A renewal moves the expiry on: the held change goes out.
+        yield* Ref.set(expiry, 1_000_000)
         yield* TestClock.adjust(60_000)
         yield* settle
         expect((yield* sink.received).map((r) => r.payload.upserts.map((u) => u.name))).toEqual([["a"]])
