@@ -313,8 +313,19 @@ describe("controller process faults", () => {
       API_SERVER_MAX_CONNECTIONS: "many",
       RESYNC_AUTH: "basic",
       RESYNC_MIN_INTERVAL_MS: "1m",
+      BATCH_MAX_BYTES: "5MiB",
+      ANNOTATION_KEYS: "a/b/c",
+      LABEL_KEYS: "app=web",
+      WATCH_NAMESPACES: "Team_A",
+      EXCLUDE_NAMESPACES: "dev-*,Prod",
+      LABEL_SELECTOR: "app==web==x",
     }
-    const unmalformable = ["ENDPOINT_TOKEN_FILE", "ENDPOINT_CA_FILE", "RESYNC_TOKEN_FILE"]
+    const unmalformable = [
+      "ENDPOINT_TOKEN_FILE",
+      "ENDPOINT_CA_FILE",
+      "RESYNC_TOKEN_FILE",
+      "ENDPOINT_HEADERS_FILE",
+    ]
     // A variable added to the reference without a malformed value here fails this test.
     expect(configReference.map((v) => v.name).sort()).toEqual(
       [...Object.keys(malformed), ...unmalformable].sort(),
