@@ -53,6 +53,15 @@ export interface LeaderElectionConfig {
   readonly retryPeriod: Duration.Duration
 }
 
+/** The checkpoint of the ids the receiver holds (`src/checkpoint/`). */
+export interface CheckpointConfig {
+  readonly enabled: boolean
+  /** Name of the first ConfigMap; further parts add `-1`, `-2`, …. */
+  readonly name: string
+  /** Most compressed bytes in one ConfigMap. */
+  readonly partBytes: number
+}
+
 export interface SyncConfigShape {
   /** Where instance payloads are POSTed. None: the dry-run sink. */
   readonly instancesEndpoint: Option.Option<URL>
@@ -91,6 +100,7 @@ export interface SyncConfigShape {
   readonly watchList: boolean
   /** Most HTTP/2 connections to the API server; each carries up to the server's stream limit. */
   readonly apiServerMaxConnections: number
+  readonly checkpoint: CheckpointConfig
   /** Non-fatal remarks found while reading (e.g. an ignored variable); log them once logging is up. */
   readonly warnings: ReadonlyArray<string>
 }
@@ -218,6 +228,11 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   listConcurrency: value(V.LIST_CONCURRENCY),
   watchList: value(V.WATCH_LIST),
   apiServerMaxConnections: value(V.API_SERVER_MAX_CONNECTIONS),
+  checkpoint: Config.all({
+    enabled: value(V.CHECKPOINT),
+    name: value(V.CHECKPOINT_NAME),
+    partBytes: value(V.CHECKPOINT_PART_BYTES),
+  }),
 }).pipe(
   Config.map(
     ({

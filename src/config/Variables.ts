@@ -75,6 +75,16 @@ const declare = <const T extends Record<string, Spec<unknown>>>(
 /** Largest `RESYNC_INTERVAL_MIN` whose duration the timer can still represent (about 24.8 days). */
 export const MAX_RESYNC_INTERVAL_MIN = Math.floor(MAX_TIMER_MS / 60_000)
 
+/** Room for the `-<n>` suffix of further parts: the name stays a valid ConfigMap name. */
+const parseCheckpointName: Parser<string> = (text) =>
+  Either.isRight(parseDns1123Subdomain(text)) &&
+  text.length <= 240 &&
+  (text.split(".").at(-1)?.length ?? 0) <= 56
+    ? Either.right(text)
+    : Either.left(
+        "a DNS-1123 name (lowercase letters, digits, '-' and '.') of at most 240 characters, its last label at most 56",
+      )
+
 const msText = (min: number) => `Integer milliseconds, ${min} to ${MAX_TIMER_MS}.`
 const BOOLEAN_TEXT = "`true`, `false`, `1` or `0`."
 
@@ -239,6 +249,23 @@ export const Variables = declare({
     parse: parseInteger({ min: 1, max: 1_000 }),
     description:
       "Most HTTP/2 connections to the API server. Each carries up to the server's stream limit less a margin (90 on kube-apiserver), so 16 hold 1,440 watches; raise it for more watched types than that. Integer, 1 to 1000.",
+  },
+  CHECKPOINT: {
+    default: "true",
+    parse: parseBoolean,
+    description: `Keep a checkpoint of the ids the receiver holds in ConfigMaps of the controller's namespace, so that objects deleted while no controller ran are deleted downstream after a restart (see "Failure behaviour"). ${BOOLEAN_TEXT}`,
+  },
+  CHECKPOINT_NAME: {
+    default: "k8s-vectordb-sync-checkpoint",
+    parse: parseCheckpointName,
+    description:
+      "Name of the checkpoint's ConfigMap, in the namespace the pod runs in (`default` outside a cluster); further parts are named `<name>-1`, `<name>-2`, …. A DNS-1123 name of at most 240 characters (last label at most 56).",
+  },
+  CHECKPOINT_PART_BYTES: {
+    default: "786432",
+    parse: parseInteger({ min: 1024, max: 1_000_000 }, "bytes"),
+    description:
+      "Most compressed bytes in one checkpoint ConfigMap (Kubernetes refuses objects over 1 MiB); a larger checkpoint is split. Integer, 1024 to 1000000; lower it only to test splitting.",
   },
 })
 

@@ -66,3 +66,17 @@ export const resyncs = Metric.counter("vectordb_sync_resyncs_total", {
   description: "Full resyncs run (periodic and requested)",
   incremental: true,
 })
+
+export const checkpointBytes = Metric.gauge("vectordb_sync_checkpoint_bytes", {
+  description: "Compressed size of the last checkpoint written, over all its ConfigMaps",
+})
+
+export const checkpointIds = Metric.gauge("vectordb_sync_checkpoint_ids", {
+  description: "Ids in the last checkpoint written (what the receiver may hold)",
+})
+
+/** Tagged with `outcome`: success, failed. */
+export const checkpointWrites = Metric.counter("vectordb_sync_checkpoint_writes_total", {
+  description: "Checkpoint writes by outcome",
+  incremental: true,
+})

@@ -118,7 +118,7 @@ export class Coalescer<C extends Keyed = Change> {
    * taken rather than when it is acknowledged, so that a change arriving while its predecessor is
    * in flight is compared with what the receiver will hold; a failed send forgets it again.
    */
-  private readonly handedOver = new Map<string, Fingerprint>()
+  private readonly handedOver = new Map<string, Fingerprint | undefined>()
   private closed = false
 
   constructor(
@@ -274,7 +274,25 @@ export class Coalescer<C extends Keyed = Change> {
    */
   forgetHandedOver(): ReadonlyArray<string> {
     const ids = [...this.handedOver.keys()]
-    this.handedOver.clear()
+    // Kept with an unknown record (which no upsert matches) rather than dropped: the receiver still
+    // holds these ids, and the checkpoint must go on naming them until they are deleted.
+    for (const id of ids) this.handedOver.set(id, undefined)
+    return ids
+  }
+
+  /** Ids a previous process handed over (its checkpoint): held by the receiver, record unknown. */
+  restoreHandedOver(ids: Iterable<string>): void {
+    for (const id of ids) if (!this.handedOver.has(id)) this.handedOver.set(id, undefined)
+  }
+
+  /**
+   * Every id the receiver may hold: those handed over and not deleted since, and, to err on the
+   * side of a useless delete rather than an orphan, every pending id (a requeued upsert may replace
+   * an older record the receiver has; a pending delete has not reached it).
+   */
+  receiverIds(): Set<string> {
+    const ids = new Set(this.handedOver.keys())
+    for (const source of [this.deletes, this.waiting, this.ripe]) for (const id of source.keys()) ids.add(id)
     return ids
   }
 

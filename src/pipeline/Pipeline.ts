@@ -37,6 +37,10 @@ export interface Pipeline {
   readonly pending: Effect.Effect<number>
   /** Makes the next upsert of every id go out even if unchanged (a resync re-sends everything). */
   readonly forgetHandedOver: Effect.Effect<ReadonlyArray<string>>
+  /** Ids a previous process handed over (its checkpoint): held by the receiver, record unknown. */
+  readonly restoreHandedOver: (ids: Iterable<string>) => Effect.Effect<void>
+  /** Every id the receiver may hold: handed over and not deleted since, pending or in flight. */
+  readonly receiverIds: Effect.Effect<ReadonlySet<string>>
   /** Completes once the changes have ended and everything they carried was delivered. */
   readonly drained: Effect.Effect<void>
 }
@@ -94,6 +98,8 @@ export const makeWith = <C extends Keyed>(
     return {
       pending: keyed.pending,
       forgetHandedOver: keyed.forgetHandedOver,
+      restoreHandedOver: keyed.restoreHandedOver,
+      receiverIds: keyed.receiverIds,
       drained: Fiber.join(running),
     } satisfies Pipeline
   })

@@ -81,6 +81,11 @@ const expectDeclaredDefaults = (c: SyncConfigShape) => {
   expect(c.listConcurrency).toBe(d(V.LIST_CONCURRENCY))
   expect(c.watchList).toBe(d(V.WATCH_LIST))
   expect(c.apiServerMaxConnections).toBe(d(V.API_SERVER_MAX_CONNECTIONS))
+  expect(c.checkpoint).toEqual({
+    enabled: d(V.CHECKPOINT),
+    name: d(V.CHECKPOINT_NAME),
+    partBytes: d(V.CHECKPOINT_PART_BYTES),
+  })
   expect(c.warnings).toEqual([])
 }
 
@@ -237,6 +242,9 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
   ["LIST_CONCURRENCY", "1000", (c) => c.listConcurrency, 1000],
   ["WATCH_LIST", "false", (c) => c.watchList, false],
   ["API_SERVER_MAX_CONNECTIONS", "64", (c) => c.apiServerMaxConnections, 64],
+  ["CHECKPOINT", "false", (c) => c.checkpoint.enabled, false],
+  ["CHECKPOINT_NAME", "sync.example-checkpoint", (c) => c.checkpoint.name, "sync.example-checkpoint"],
+  ["CHECKPOINT_PART_BYTES", "1024", (c) => c.checkpoint.partBytes, 1024],
 ]
 
 describe("valid values", () => {
@@ -386,6 +394,22 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
   ["LIST_CONCURRENCY", "0", `got "0", expected an integer between 1 and 1000`],
   ["WATCH_LIST", "maybe", `got "maybe", expected a boolean (true, false, 1 or 0)`],
   ["API_SERVER_MAX_CONNECTIONS", "0", `got "0", expected an integer between 1 and 1000`],
+  ["CHECKPOINT", "on", `got "on", expected a boolean (true, false, 1 or 0)`],
+  [
+    "CHECKPOINT_NAME",
+    "Checkpoint",
+    `got "Checkpoint", expected a DNS-1123 name (lowercase letters, digits, '-' and '.') of at most 240 characters, its last label at most 56`,
+  ],
+  [
+    "CHECKPOINT_NAME",
+    `x.${"a".repeat(57)}`,
+    `got "x.${"a".repeat(57)}", expected a DNS-1123 name (lowercase letters, digits, '-' and '.') of at most 240 characters, its last label at most 56`,
+  ],
+  [
+    "CHECKPOINT_PART_BYTES",
+    "1023",
+    `got "1023", expected an integer number of bytes between 1024 and 1000000`,
+  ],
 ]
 
 describe("malformed values", () => {
