@@ -9,7 +9,7 @@
 import { Effect, Layer } from "effect"
 import * as Capabilities from "./capabilities/Capabilities.js"
 import { Checkpoint } from "./checkpoint/Checkpoint.js"
-import { SyncConfig } from "./config/Config.js"
+import { isDryRun, SyncConfig } from "./config/Config.js"
 import type { KubeClient } from "./kube/KubeClient.js"
 import * as ApiServer from "./ops/ApiServer.js"
 import * as HealthServer from "./ops/HealthServer.js"
@@ -67,7 +67,8 @@ export const layer: Layer.Layer<Services, ReceiverCaError, SyncConfig | KubeClie
 
 /**
  * `app` with the checkpoint of what the receiver holds (`CHECKPOINT=true`): the checkpoint is built
- * before `app` and released after it, so that its last write follows the final flush.
+ * before `app` and released after it, so that its last write follows the final flush. Off in a dry
+ * run: nothing is held downstream, and trying the controller out should not write to the cluster.
  */
 export const withCheckpoint = <E, R>(
   app: Layer.Layer<Services, E, R>,
@@ -76,7 +77,7 @@ export const withCheckpoint = <E, R>(
     Effect.map(
       SyncConfig,
       (config): Layer.Layer<Services, E, R | SyncConfig | KubeClient> =>
-        config.checkpoint.enabled
+        config.checkpoint.enabled && !isDryRun(config)
           ? Checkpoint.attach.pipe(Layer.provideMerge(app), Layer.provideMerge(Checkpoint.layerFromConfig))
           : app,
     ),

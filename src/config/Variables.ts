@@ -253,7 +253,7 @@ export const Variables = declare({
   CHECKPOINT: {
     default: "true",
     parse: parseBoolean,
-    description: `Keep a checkpoint of the ids the receiver holds in ConfigMaps of the controller's namespace, so that objects deleted while no controller ran are deleted downstream after a restart (see "Failure behaviour"). ${BOOLEAN_TEXT}`,
+    description: `Keep a checkpoint of the ids the receiver holds in ConfigMaps of the controller's namespace, so that objects deleted while no controller ran are deleted downstream after a restart (see "Failure behaviour"). Off in a dry run. ${BOOLEAN_TEXT}`,
   },
   CHECKPOINT_NAME: {
     default: "k8s-vectordb-sync-checkpoint",

@@ -7,12 +7,20 @@
 import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { promisify } from "node:util"
-import { Either } from "effect"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Duration, Effect, Either, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Controller from "../../src/Controller.js"
+import { Checkpoint } from "../../src/checkpoint/Checkpoint.js"
 import * as Codec from "../../src/checkpoint/Codec.js"
 import * as Objects from "../../src/checkpoint/Objects.js"
+import { SyncConfig } from "../../src/config/Config.js"
+import { KubeClient } from "../../src/kube/KubeClient.js"
+import { SyncPipeline } from "../../src/pipeline/Pipeline.js"
+import * as HttpSink from "../../src/sink/HttpSink.js"
+import { Watchers } from "../../src/watch/Watchers.js"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
-import { eventually } from "../support/controller.js"
+import { eventually, fastConfig } from "../support/controller.js"
 import { differences } from "../support/convergence.js"
 import { configMaps, converge, mustCreate, pool, remove } from "../support/faults/churn.js"
 import { freePort, killAll, logLines, messageOf, type Spawned, spawnController } from "../support/process.js"
@@ -178,6 +186,64 @@ describe("checkpoint of the ids the receiver holds", () => {
       configMapPath(Objects.partName(checkpoints.at(-1)!, after.parts)),
     )
     expect(beyond.status).toBe(404)
+  })
+
+  it("shutdown writes the checkpoint: with no periodic write due, it names what was still in its debounce window and the final flush delivered", async () => {
+    const receiver = await startReceiver()
+    const name = newCheckpointName()
+    const ns = await createNamespace("checkpoint-final")
+    // The controller's Layers as the process wires them, with a write interval no test reaches:
+    // only the write on shutdown can store these ids.
+    const checkpointed = Checkpoint.attach.pipe(
+      Layer.provideMerge(Controller.coreLayer),
+      Layer.provideMerge(
+        Checkpoint.layer({
+          namespace: NAMESPACE,
+          name,
+          partBytes: 1_000_000,
+          writeInterval: Duration.hours(1),
+        }),
+      ),
+    )
+    const runtime = ManagedRuntime.make(
+      checkpointed.pipe(
+        Layer.provide(
+          HttpSink.layer({ url: receiver.url, timeout: "5 seconds" }).pipe(
+            Layer.provide(NodeHttpClient.layerUndici),
+          ),
+        ),
+        Layer.provideMerge(KubeClient.layerFromFile(kubeContext().adminKubeconfig)),
+        Layer.provide(
+          SyncConfig.layerFrom({
+            ...fastConfig,
+            watchResourceTypes: ["configmaps"],
+            debounceWindow: Duration.minutes(5),
+            debounceMaxWait: Duration.minutes(10),
+          }),
+        ),
+        Layer.orDie,
+      ),
+    )
+    await runtime.runPromise(Effect.void)
+    await eventually(
+      () => runtime.runPromise(Effect.flatMap(Watchers, (w) => w.ready)),
+      () => "never ready",
+    )
+    const names = ["a", "b", "c"]
+    for (const n of names) await mustCreate(configMaps, ns, n)
+    await eventually(
+      async () =>
+        (await runtime.runPromise(Effect.flatMap(SyncPipeline, (p) => p.receiverIds))).has(idOf(ns, "c")),
+      () => "the objects never reached the pipeline",
+    )
+    expect(names.some((n) => receiver.state.has(idOf(ns, n)))).toBe(false)
+    expect(await readCheckpoint(name)).toBeUndefined()
+    await runtime.dispose()
+    for (const n of names) expect(receiver.state.has(idOf(ns, n))).toBe(true)
+    const stored = await readCheckpoint(name)
+    for (const n of names) expect(stored?.ids.has(idOf(ns, n))).toBe(true)
+    await receiver.close()
+    await deleteNamespace(ns)
   })
 
   it("a damaged checkpoint is logged, the controller syncs without it and replaces it", async () => {
