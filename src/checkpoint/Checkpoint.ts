@@ -14,6 +14,7 @@
  *    as a delete (`Gone.ts`).
  */
 import {
+  Cause,
   Context,
   Deferred,
   Duration,
@@ -182,7 +183,19 @@ export const make = (options: CheckpointOptions) =>
         }),
       ),
     )
-    yield* Effect.forkScoped(run)
+    // A defect must not go unnoticed: the controller carries on, but without a checkpoint.
+    yield* Effect.forkScoped(
+      run.pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.void
+            : Effect.logError(
+                "checkpoint stopped: objects deleted while no controller runs may stay downstream",
+                cause,
+              ),
+        ),
+      ),
+    )
     return {
       attach: (running) => Effect.asVoid(Deferred.succeed(attached, running)),
     } satisfies CheckpointShape
