@@ -260,6 +260,9 @@ describe("controller process faults", () => {
       LIST_CONCURRENCY: "0",
       WATCH_LIST: "sometimes",
       API_SERVER_MAX_CONNECTIONS: "many",
+      CHECKPOINT: "yes",
+      CHECKPOINT_NAME: "Checkpoint_Name",
+      CHECKPOINT_PART_BYTES: "1MiB",
     }
     const unmalformable = ["ENDPOINT_TOKEN_FILE", "ENDPOINT_CA_FILE"]
     // A variable added to the reference without a malformed value here fails this test.
