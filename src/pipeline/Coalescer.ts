@@ -274,8 +274,7 @@ export class Coalescer<C extends Keyed = Change> {
    */
   forgetHandedOver(): ReadonlyArray<string> {
     const ids = [...this.handedOver.keys()]
-    // Kept with an unknown record (which no upsert matches) rather than dropped: the receiver still
-    // holds these ids, and the checkpoint must go on naming them until they are deleted.
+    // Kept with an unknown record, which no upsert matches: the receiver still holds these ids.
     for (const id of ids) this.handedOver.set(id, undefined)
     return ids
   }
@@ -285,11 +284,7 @@ export class Coalescer<C extends Keyed = Change> {
     for (const id of ids) if (!this.handedOver.has(id)) this.handedOver.set(id, undefined)
   }
 
-  /**
-   * Every id the receiver may hold: those handed over and not deleted since, and, to err on the
-   * side of a useless delete rather than an orphan, every pending id (a requeued upsert may replace
-   * an older record the receiver has; a pending delete has not reached it).
-   */
+  /** Ids the receiver may hold: handed over and not deleted since, and (a useless delete beats an orphan) every pending id. */
   receiverIds(): Set<string> {
     const ids = new Set(this.handedOver.keys())
     for (const source of [this.deletes, this.waiting, this.ripe]) for (const id of source.keys()) ids.add(id)
