@@ -284,7 +284,10 @@ export class Coalescer<C extends Keyed = Change> {
     for (const id of ids) if (!this.handedOver.has(id)) this.handedOver.set(id, undefined)
   }
 
-  /** Ids the receiver may hold: handed over and not deleted since, and (a useless delete beats an orphan) every pending id. */
+  /**
+   * Ids the receiver may hold: handed over and not deleted since, and every pending id (a useless
+   * delete beats an orphan).
+   */
   receiverIds(): Set<string> {
     const ids = new Set(this.handedOver.keys())
     for (const source of [this.deletes, this.waiting, this.ripe]) for (const id of source.keys()) ids.add(id)
