@@ -8,7 +8,8 @@
  */
 import { Effect, Layer, Option } from "effect"
 import * as Capabilities from "./capabilities/Capabilities.js"
-import { SyncConfig } from "./config/Config.js"
+import { Checkpoint } from "./checkpoint/Checkpoint.js"
+import { isDryRun, SyncConfig } from "./config/Config.js"
 import type { KubeClient } from "./kube/KubeClient.js"
 import * as ApiServer from "./ops/ApiServer.js"
 import * as HealthServer from "./ops/HealthServer.js"
@@ -74,6 +75,24 @@ export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | I
 export const layer: Layer.Layer<Services, ReceiverSetupError, SyncConfig | KubeClient | InstanceSink> =
   Layer.mergeAll(HealthServer.layer, ApiServer.layer, Capabilities.layer).pipe(Layer.provideMerge(coreLayer))
 
-/** `layer` with the sink chosen by the configuration (HTTP or dry run). */
+/**
+ * `app` with the checkpoint of what the receiver holds (`CHECKPOINT=true`): the checkpoint is built
+ * before `app` and released after it, so that its last write follows the final flush. Off in a dry
+ * run: nothing is held downstream, and trying the controller out should not write to the cluster.
+ */
+export const withCheckpoint = <E, R>(
+  app: Layer.Layer<Services, E, R>,
+): Layer.Layer<Services, E, R | SyncConfig | KubeClient> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      SyncConfig,
+      (config): Layer.Layer<Services, E, R | SyncConfig | KubeClient> =>
+        config.checkpoint.enabled && !isDryRun(config)
+          ? Checkpoint.attach.pipe(Layer.provideMerge(app), Layer.provideMerge(Checkpoint.layerFromConfig))
+          : app,
+    ),
+  )
+
+/** `layer` with the checkpoint (when enabled) and the sink chosen by the configuration (HTTP or dry run). */
 export const layerWithConfiguredSink: Layer.Layer<Services, ReceiverSetupError, SyncConfig | KubeClient> =
-  layer.pipe(Layer.provide(Sinks.layerFromConfig))
+  withCheckpoint(layer).pipe(Layer.provide(Sinks.layerFromConfig))

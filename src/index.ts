@@ -14,6 +14,8 @@
  */
 
 export * as Controller from "./Controller.js"
+export * as Checkpoint from "./checkpoint/Checkpoint.js"
+export * as CheckpointCodec from "./checkpoint/Codec.js"
 export * from "./config/Config.js"
 export * as Kube from "./kube/index.js"
 export { KubeClient } from "./kube/KubeClient.js"

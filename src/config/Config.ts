@@ -61,6 +61,15 @@ export type ResyncAuthConfig =
   | { readonly mode: "token"; readonly tokenFile: string }
   | { readonly mode: "none" }
 
+/** The checkpoint of the ids the receiver holds (`src/checkpoint/`). */
+export interface CheckpointConfig {
+  readonly enabled: boolean
+  /** Name of the first ConfigMap; further parts add `-1`, `-2`, …. */
+  readonly name: string
+  /** Most compressed bytes in one ConfigMap. */
+  readonly partBytes: number
+}
+
 export interface SyncConfigShape {
   /** Where instance payloads are POSTed. None: the dry-run sink. */
   readonly instancesEndpoint: Option.Option<URL>
@@ -116,6 +125,7 @@ export interface SyncConfigShape {
   readonly labelKeys: Option.Option<ReadonlyArray<string>>
   /** Path of a file of extra request headers for the receivers (read and re-read by the sender). */
   readonly endpointHeadersFile: Option.Option<string>
+  readonly checkpoint: CheckpointConfig
   /** Non-fatal remarks found while reading (e.g. an ignored variable); log them once logging is up. */
   readonly warnings: ReadonlyArray<string>
 }
@@ -276,6 +286,11 @@ export const syncConfig: Config.Config<SyncConfigShape> = Config.all({
   annotationKeys: value(V.ANNOTATION_KEYS),
   labelKeys: value(V.LABEL_KEYS),
   endpointHeadersFile: value(V.ENDPOINT_HEADERS_FILE),
+  checkpoint: Config.all({
+    enabled: value(V.CHECKPOINT),
+    name: value(V.CHECKPOINT_NAME),
+    partBytes: value(V.CHECKPOINT_PART_BYTES),
+  }),
 }).pipe(
   Config.map(
     ({

@@ -79,6 +79,16 @@ const declare = <const T extends Record<string, Spec<unknown>>>(
 /** Largest `RESYNC_INTERVAL_MIN` whose duration the timer can still represent (about 24.8 days). */
 export const MAX_RESYNC_INTERVAL_MIN = Math.floor(MAX_TIMER_MS / 60_000)
 
+/** Room for the `-<n>` suffix of further parts: the name stays a valid ConfigMap name. */
+const parseCheckpointName: Parser<string> = (text) =>
+  Either.isRight(parseDns1123Subdomain(text)) &&
+  text.length <= 240 &&
+  (text.split(".").at(-1)?.length ?? 0) <= 56
+    ? Either.right(text)
+    : Either.left(
+        "a DNS-1123 name (lowercase letters, digits, '-' and '.') of at most 240 characters, its last label at most 56",
+      )
+
 const msText = (min: number) => `Integer milliseconds, ${min} to ${MAX_TIMER_MS}.`
 const BOOLEAN_TEXT = "`true`, `false`, `1` or `0`."
 
@@ -294,6 +304,23 @@ export const Variables = declare({
     parse: parseFilePath,
     description:
       "Path of a file of extra request headers for the receivers, one `Name: value` per line (`#` comments and blank lines ignored), re-read before each request; values are never logged. It may not set `Content-Type`, `Content-Length`, `Host`, `Transfer-Encoding` or `Connection`, nor `Authorization` when `ENDPOINT_TOKEN_FILE` is set. A missing or invalid file stops start-up; later, the last valid headers are kept and a warning names the file and line.",
+  },
+  CHECKPOINT: {
+    default: "true",
+    parse: parseBoolean,
+    description: `Keep a checkpoint of the ids the receiver holds in ConfigMaps of the controller's namespace, so that objects deleted while no controller ran are deleted downstream after a restart (see "Failure behaviour"). Off in a dry run. ${BOOLEAN_TEXT}`,
+  },
+  CHECKPOINT_NAME: {
+    default: "k8s-vectordb-sync-checkpoint",
+    parse: parseCheckpointName,
+    description:
+      "Name of the checkpoint's ConfigMap, in the namespace the pod runs in (`default` outside a cluster); further parts are named `<name>-1`, `<name>-2`, …. A DNS-1123 name of at most 240 characters (last label at most 56).",
+  },
+  CHECKPOINT_PART_BYTES: {
+    default: "786432",
+    parse: parseInteger({ min: 1024, max: 1_000_000 }, "bytes"),
+    description:
+      "Most compressed bytes in one checkpoint ConfigMap (Kubernetes refuses objects over 1 MiB); a larger checkpoint is split. Integer, 1024 to 1000000; lower it only to test splitting.",
   },
 })
 

@@ -1,5 +1,5 @@
 /**
- * The Kubernetes API as the controller uses it: JSON GET, POST and PUT decoded by the caller's
+ * The Kubernetes API as the controller uses it: JSON GET, POST, PUT and DELETE decoded by the caller's
  * Schema, and streaming GETs read line by line (watches). Paths are API paths
  * (`/api/v1/namespaces`); non-2xx answers fail with `KubeApiError` decoded from the `Status` body.
  */
@@ -57,6 +57,11 @@ export interface KubeClientShape {
   readonly put: <A, I, R>(
     path: string,
     body: unknown,
+    options: KubeRequestOptions & WithSchema<A, I, R>,
+  ) => Effect.Effect<A, KubeError, R>
+  /** The answer (a `Status`, or the object being deleted) is decoded with the caller's Schema. */
+  readonly delete: <A, I, R>(
+    path: string,
     options: KubeRequestOptions & WithSchema<A, I, R>,
   ) => Effect.Effect<A, KubeError, R>
   /**
@@ -139,6 +144,7 @@ const make = (
       get: (path, opts) => exchange({ method: "GET", path }, opts),
       post: (path, body, opts) => exchange({ method: "POST", path, body }, opts),
       put: (path, body, opts) => exchange({ method: "PUT", path, body }, opts),
+      delete: (path, opts) => exchange({ method: "DELETE", path }, opts),
       openLines: (path, opts) =>
         connection.open(
           { path, query: opts?.query, accept: opts?.accept },

@@ -67,6 +67,20 @@ export const resyncs = Metric.counter("vectordb_sync_resyncs_total", {
   incremental: true,
 })
 
+export const checkpointBytes = Metric.gauge("vectordb_sync_checkpoint_bytes", {
+  description: "Compressed size of the last checkpoint written, over all its ConfigMaps",
+})
+
+export const checkpointIds = Metric.gauge("vectordb_sync_checkpoint_ids", {
+  description: "Ids in the last checkpoint written (what the receiver may hold)",
+})
+
+/** Tagged with `outcome`: success, failed. */
+export const checkpointWrites = Metric.counter("vectordb_sync_checkpoint_writes_total", {
+  description: "Checkpoint writes by outcome",
+  incremental: true,
+})
+
 /**
  * The snapshot without the series of types no longer watched (a CRD removed): Effect's registry
  * keeps every series it ever saw, but a scrape should not report types that are gone for ever.

@@ -73,12 +73,6 @@ interface Entry<C> {
 }
 
 /**
- * What `handedOver` holds for an id whose change the receiver refused for good: it may hold
- * anything for that id, so no upsert equals it, and a resync that finds the id gone deletes it.
- */
-const REFUSED: unique symbol = Symbol("refused")
-
-/**
  * Pending entries live in exactly one of three places: `deletes` (always due), `waiting` (upserts
  * inside their debounce window, indexed by due time) and `ripe` (due upserts, oldest first). Every
  * operation touches only what it changes, so a change costs O(log n) however many ids are pending.
@@ -95,8 +89,11 @@ export class Coalescer<C extends Keyed = Change> {
    * The fingerprint of the last upsert of each id handed to the sink. Recorded when a batch is
    * taken rather than when it is acknowledged, so that a change arriving while its predecessor is
    * in flight is compared with what the receiver will hold; a failed send forgets it again.
+   * `undefined`: the receiver may hold the id with a record unknown here (restored from a
+   * checkpoint, forgotten by a resync, or refused for good), which no upsert equals, and which a
+   * resync that finds the id gone deletes.
    */
-  private readonly handedOver = new Map<string, Fingerprint | typeof REFUSED>()
+  private readonly handedOver = new Map<string, Fingerprint | undefined>()
   private closed = false
 
   constructor(
@@ -288,7 +285,7 @@ export class Coalescer<C extends Keyed = Change> {
    * retried then); an upsert of it is sent whatever its record.
    */
   setAside(change: C): void {
-    this.handedOver.set(this.codec.idOf(change), REFUSED)
+    this.handedOver.set(this.codec.idOf(change), undefined)
   }
 
   /**
@@ -298,7 +295,23 @@ export class Coalescer<C extends Keyed = Change> {
    */
   forgetHandedOver(): ReadonlyArray<string> {
     const ids = [...this.handedOver.keys()]
-    this.handedOver.clear()
+    // Kept with an unknown record, which no upsert matches: the receiver still holds these ids.
+    for (const id of ids) this.handedOver.set(id, undefined)
+    return ids
+  }
+
+  /** Ids a previous process handed over (its checkpoint): held by the receiver, record unknown. */
+  restoreHandedOver(ids: Iterable<string>): void {
+    for (const id of ids) if (!this.handedOver.has(id)) this.handedOver.set(id, undefined)
+  }
+
+  /**
+   * Ids the receiver may hold: handed over and not deleted since, and every pending id (a useless
+   * delete beats an orphan).
+   */
+  receiverIds(): Set<string> {
+    const ids = new Set(this.handedOver.keys())
+    for (const source of [this.deletes, this.waiting, this.ripe]) for (const id of source.keys()) ids.add(id)
     return ids
   }
 

@@ -37,6 +37,10 @@ export interface KeyedBatches<C extends Keyed = Change> {
    * hold: upserts handed over, and ids whose change it refused for good (a refused delete).
    */
   readonly forgetHandedOver: Effect.Effect<ReadonlyArray<string>>
+  /** Ids a previous process handed over (from its checkpoint), held by the receiver. */
+  readonly restoreHandedOver: (ids: Iterable<string>) => Effect.Effect<void>
+  /** Every id the receiver may hold: handed over, pending or in flight (read-only). */
+  readonly receiverIds: Effect.Effect<ReadonlySet<string>>
   /** No more changes: everything pending is due now, ripe or not, and `batches` ends when empty. */
   readonly close: Effect.Effect<void>
   /** Distinct ids waiting to be sent. */
@@ -99,6 +103,12 @@ export const make = <C extends Keyed>(
       requeueInFlight: Effect.suspend(() => (inFlight === undefined ? Effect.void : requeue(inFlight))),
       setAside: (change) => Effect.sync(() => state.setAside(change)),
       forgetHandedOver: Effect.sync(() => state.forgetHandedOver()),
+      restoreHandedOver: (ids) => Effect.sync(() => state.restoreHandedOver(ids)),
+      receiverIds: Effect.sync(() => {
+        const ids = state.receiverIds()
+        for (const change of inFlight ?? []) ids.add(codec.idOf(change))
+        return ids
+      }),
       close: Effect.zipRight(
         Effect.sync(() => state.close()),
         notify,

@@ -40,6 +40,10 @@ export interface Pipeline {
    * returns the ids the receiver may hold, including those whose change it refused for good.
    */
   readonly forgetHandedOver: Effect.Effect<ReadonlyArray<string>>
+  /** Ids a previous process handed over (its checkpoint): held by the receiver, record unknown. */
+  readonly restoreHandedOver: (ids: Iterable<string>) => Effect.Effect<void>
+  /** Every id the receiver may hold: handed over and not deleted since, pending or in flight. */
+  readonly receiverIds: Effect.Effect<ReadonlySet<string>>
   /** Completes once the changes have ended and everything they carried was delivered. */
   readonly drained: Effect.Effect<void>
 }
@@ -97,6 +101,8 @@ export const makeWith = <C extends Keyed>(
     return {
       pending: keyed.pending,
       forgetHandedOver: keyed.forgetHandedOver,
+      restoreHandedOver: keyed.restoreHandedOver,
+      receiverIds: keyed.receiverIds,
       drained: Fiber.join(running),
     } satisfies Pipeline
   })

@@ -16,10 +16,13 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { request } from "node:https"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Either, Option } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { parseAllDocuments, parse as parseYaml, stringify } from "yaml"
+import * as Codec from "../../src/checkpoint/Codec.js"
+import * as Objects from "../../src/checkpoint/Objects.js"
 import { configReference, defaultValue, Variables } from "../../src/config/Variables.js"
+import { KubeClient } from "../../src/kube/KubeClient.js"
 import { type TypeStatus, Watchers } from "../../src/watch/Watchers.js"
 import {
   adminRequest,
@@ -280,9 +283,12 @@ describe("helm lint and helm template", () => {
     const manifests = await template("r", "ns")
     const env = envOf(manifests)
     for (const variable of configReference) {
+      // The chart names the checkpoint after the release (its Role lists exactly those names).
+      if (variable.name === "CHECKPOINT_NAME") continue
       if (variable.default === undefined) expect(env.has(variable.name), variable.name).toBe(false)
       else expect(env.get(variable.name), variable.name).toBe(variable.default)
     }
+    expect(env.get("CHECKPOINT_NAME")).toBe("r-k8s-vectordb-sync-checkpoint")
     // Besides the configuration, only the pod's name (the leader-election identity) and the heap cap.
     const known = new Set(configReference.map((v) => v.name))
     expect([...env.keys()].filter((name) => !known.has(name))).toEqual(["POD_NAME", "NODE_OPTIONS"])
@@ -359,8 +365,26 @@ describe("helm lint and helm template", () => {
       "ClusterRole",
       "ClusterRoleBinding",
       "Deployment",
+      "Role",
+      "RoleBinding",
       "Service",
       "ServiceAccount",
+    ])
+    // The checkpoint: its own ConfigMaps by name, in the release namespace; create by kind only.
+    const checkpointRole = find(manifests, "Role", "-checkpoint")
+    expect(checkpointRole.metadata.namespace).toBe("ns")
+    const name = "r-k8s-vectordb-sync-checkpoint"
+    expect(checkpointRole.rules).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: [name, ...Array.from({ length: 7 }, (_, i) => `${name}-${i + 1}`)],
+        verbs: ["get", "update", "patch", "delete"],
+      },
+      { apiGroups: [""], resources: ["configmaps"], verbs: ["create"] },
+    ])
+    expect(find(manifests, "RoleBinding", "-checkpoint").subjects).toEqual([
+      { kind: "ServiceAccount", name: "r-k8s-vectordb-sync", namespace: "ns" },
     ])
     expect(find(manifests, "ClusterRole", "-k8s-vectordb-sync").rules).toEqual([
       { apiGroups: ["*"], resources: ["*"], verbs: ["list", "watch"] },
@@ -575,6 +599,46 @@ describe("the chart installed in the real API server", () => {
     expect(ok.status).toBe(200)
     expect(await ok.json()).toMatchObject({ status: "ok", types: 1, incomplete: [] })
     await controller.stop()
+  })
+
+  it("default values: the checkpoint's Role lets the ServiceAccount create, split, read and shrink its checkpoint, and touch no other ConfigMap", async () => {
+    const release = await install([], "chart-checkpoint")
+    const { path, token } = await serviceAccountKubeconfig(release.namespace, release.fullname)
+    const name = `${release.fullname}-checkpoint`
+    // The requests the controller's checkpoint makes, as the chart's ServiceAccount.
+    const withStore = <A, E>(f: (store: Objects.ObjectStore) => Effect.Effect<A, E>) =>
+      Effect.runPromise(
+        Effect.flatMap(KubeClient, (kube) =>
+          f(Objects.make(kube, { namespace: release.namespace, name, requestTimeout: "10 seconds" })),
+        ).pipe(Effect.provide(KubeClient.layerFromFile(path))),
+      )
+    const ids = Array.from(
+      { length: 2_000 },
+      (_, i) => `ns-${i % 13}/v1/ConfigMap/${randomBytes(6).toString("hex")}`,
+    )
+    const parts = Codec.encode(ids, 4_096)
+    expect(parts.length).toBeGreaterThanOrEqual(3)
+    expect(await withStore((store) => store.read)).toEqual(Option.none())
+    await withStore((store) => store.write(parts)) // create
+    await withStore((store) => store.write(parts)) // update
+    const back = await withStore((store) => store.read)
+    expect(Option.map(back, (read) => Either.getOrThrow(Codec.decode(read)))).toEqual(
+      Option.some([...ids].sort()),
+    )
+    // Fewer parts: the ServiceAccount deletes those no longer needed.
+    await withStore((store) =>
+      Effect.zipRight(store.read, store.write(Codec.encode(ids.slice(0, 10), 4_096))),
+    )
+    const configMaps = `/api/v1/namespaces/${release.namespace}/configmaps`
+    expect((await adminRequest("GET", `${configMaps}/${name}-1`)).status).toBe(404)
+    expect((await withStore((store) => store.read)).pipe(Option.map((read) => read.length))).toEqual(
+      Option.some(1),
+    )
+    // Least privilege: another ConfigMap of the namespace can be neither read nor deleted (listing
+    // metadata is the ClusterRole's list on every type).
+    expectStatus(await adminRequest("POST", configMaps, { metadata: { name: "someone-elses" } }), 201)
+    expect(await tokenRequest(token, "GET", `${configMaps}/someone-elses`)).toBe(403)
+    expect(await tokenRequest(token, "DELETE", `${configMaps}/someone-elses`)).toBe(403)
   })
 
   it("rules replaced to leave Secrets out: syncs everything else and reports secrets as forbidden", async () => {

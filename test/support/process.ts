@@ -25,7 +25,10 @@ const running = new Set<ChildProcess>()
 
 export const spawnController = (env: Record<string, string>): Spawned => {
   const child = spawn(process.execPath, ["dist/main.js"], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    // The checkpoint is off unless a test turns it on (with a name of its own): processes of
+    // different tests share the control plane and its `default` namespace, and one test's
+    // checkpoint would make another's controller delete ids it never sent.
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CHECKPOINT: "false", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   })
   running.add(child)

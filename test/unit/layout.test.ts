@@ -45,6 +45,7 @@ const allowed: Record<string, ReadonlyArray<string>> = {
   pipeline: ["record", "sink", "leader", "metrics", "schedule", "config"],
   ops: ["watch", "pipeline", "record", "metrics", "http", "config", "schedule", "kube", "leader"],
   capabilities: ["watch", "pipeline", "record", "sink", "kube", "config", "schedule", "metrics"],
+  checkpoint: ["watch", "pipeline", "record", "kube", "leader", "config", "schedule", "metrics"],
 }
 
 describe("src/ layout", () => {

@@ -135,6 +135,11 @@ float64, and 300000 would otherwise print as 3e+05), booleans as true/false, nil
 {{- end }}
 {{- end }}
 
+{{/* The checkpoint's first ConfigMap: checkpoint.name, else <fullname>-checkpoint. */}}
+{{- define "k8s-vectordb-sync.checkpointName" -}}
+{{- default (printf "%s-checkpoint" (include "k8s-vectordb-sync.fullname" .)) .Values.checkpoint.name }}
+{{- end }}
+
 {{- define "k8s-vectordb-sync.leaseNamespace" -}}
 {{- default .Release.Namespace .Values.leaderElection.namespace }}
 {{- end }}
@@ -190,6 +195,9 @@ reference.
   (list "ANNOTATION_KEYS" $c.annotationKeys)
   (list "LABEL_KEYS" $c.labelKeys)
   (list "ENDPOINT_HEADERS_FILE" (include "k8s-vectordb-sync.headersFile" .))
+  (list "CHECKPOINT" .Values.checkpoint.enabled)
+  (list "CHECKPOINT_NAME" (include "k8s-vectordb-sync.checkpointName" .))
+  (list "CHECKPOINT_PART_BYTES" .Values.checkpoint.partBytes)
 }}
 {{- range $vars }}
 {{- $text := include "k8s-vectordb-sync.envText" (index . 1) }}

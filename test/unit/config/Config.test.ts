@@ -94,6 +94,11 @@ const expectDeclaredDefaults = (c: SyncConfigShape) => {
   expect(Option.isNone(c.annotationKeys)).toBe(true)
   expect(Option.isNone(c.labelKeys)).toBe(true)
   expect(Option.isNone(c.endpointHeadersFile)).toBe(true)
+  expect(c.checkpoint).toEqual({
+    enabled: d(V.CHECKPOINT),
+    name: d(V.CHECKPOINT_NAME),
+    partBytes: d(V.CHECKPOINT_PART_BYTES),
+  })
   expect(c.warnings).toEqual([])
 }
 
@@ -285,6 +290,9 @@ const valid: ReadonlyArray<readonly [string, string, (c: SyncConfigShape) => unk
     (c) => c.endpointHeadersFile,
     Option.some("/etc/receiver/headers"),
   ],
+  ["CHECKPOINT", "false", (c) => c.checkpoint.enabled, false],
+  ["CHECKPOINT_NAME", "sync.example-checkpoint", (c) => c.checkpoint.name, "sync.example-checkpoint"],
+  ["CHECKPOINT_PART_BYTES", "1024", (c) => c.checkpoint.partBytes, 1024],
 ]
 
 describe("valid values", () => {
@@ -462,6 +470,22 @@ const invalid: ReadonlyArray<readonly [string, string, string]> = [
   ],
   ["LABEL_KEYS", "app=web", `got "app=web", expected ${KEYS}; not valid: "app=web"`],
   ["ENDPOINT_HEADERS_FILE", "/run/h\u0000", `got "/run/h\\u0000", expected a file path`],
+  ["CHECKPOINT", "on", `got "on", expected a boolean (true, false, 1 or 0)`],
+  [
+    "CHECKPOINT_NAME",
+    "Checkpoint",
+    `got "Checkpoint", expected a DNS-1123 name (lowercase letters, digits, '-' and '.') of at most 240 characters, its last label at most 56`,
+  ],
+  [
+    "CHECKPOINT_NAME",
+    `x.${"a".repeat(57)}`,
+    `got "x.${"a".repeat(57)}", expected a DNS-1123 name (lowercase letters, digits, '-' and '.') of at most 240 characters, its last label at most 56`,
+  ],
+  [
+    "CHECKPOINT_PART_BYTES",
+    "1023",
+    `got "1023", expected an integer number of bytes between 1024 and 1000000`,
+  ],
 ]
 
 describe("malformed values", () => {
