@@ -38,9 +38,10 @@ let droppedAnswers = 0
 let apiPort: number
 /** The series of `/metrics` that name the widgets type. */
 const widgetSeries = async () =>
-  parsePrometheusText(await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text()).filter(
-    (sample) => sample.labels.type === `widgets.${group}`,
-  )
+  // In-process: a histogram may show once per test file's copy of `effect`.
+  parsePrometheusText(await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text(), {
+    allowDuplicateSeries: true,
+  }).filter((sample) => sample.labels.type === `widgets.${group}`)
 /** Every `/apis` answer served. */
 let groupAnswers = 0
 
