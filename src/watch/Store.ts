@@ -6,7 +6,8 @@
  *   the same name while nobody watched is deleted first, then upserted;
  * - at a list's `InitDone`, whatever was known and not seen by it is gone: its delete is
  *   synthesised (the watch missed it);
- * - a list that never completes changes nothing known: the next `Init` starts over;
+ * - what a list that breaks off has seen (and sent) is known from then on: the next list deletes
+ *   it if it does not see it again, and so does a stop of the type;
  * - an object the `ObjectFilter` does not admit does not exist as far as the store knows: one that
  *   stops being admitted (opt-out annotation added) is deleted, one that starts is upserted.
  *
@@ -75,14 +76,17 @@ export const makeWith = <C>(changes: ChangesOf<C>): StoreOf<C> => {
 
   /** An object that stopped being admitted: gone downstream, if it was ever known. */
   const forget = (key: string, out: Array<C>): undefined => {
-    seen?.delete(key)
-    if (known.delete(key)) out.push(removal(key))
+    const wasSeen = seen?.delete(key) === true
+    if (known.delete(key) || wasSeen) out.push(removal(key))
     return undefined
   }
 
   const apply = (event: WatchEvent, out: Array<C>): ListOutcome | undefined => {
     switch (event._tag) {
       case "Init":
+        // A list that broke off has sent what it saw: those objects are known now, so that this
+        // list deletes the ones it does not see again.
+        if (seen !== undefined) for (const [key, uid] of seen) known.set(key, uid)
         seen = new Map()
         deletes = 0
         return undefined
@@ -136,7 +140,9 @@ export const makeWith = <C>(changes: ChangesOf<C>): StoreOf<C> => {
 
   return {
     apply,
-    known: () => Array.from(known.keys(), removal),
+    // With what the list in progress has seen (and sent) so far.
+    known: () =>
+      Array.from(seen === undefined ? known.keys() : new Set([...known.keys(), ...seen.keys()]), removal),
     size: () => known.size,
   }
 }

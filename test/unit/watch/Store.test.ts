@@ -95,6 +95,17 @@ describe("Store", () => {
     expect(Store.knownIds(store)).toEqual([id("a")])
   })
 
+  it("a first list that breaks off: what it sent is deleted by the next list if gone, and by a stop", () => {
+    const store = Store.make(kind)
+    run(store, [WatchEvent.Init(), WatchEvent.InitPage({ objects: [meta("a"), meta("b")] })])
+    // The type stops now: both were sent, both are removed.
+    expect([...Store.knownIds(store)].sort()).toEqual([id("a"), id("b")])
+    // Or it lists again, and b has vanished meanwhile.
+    const result = run(store, list([meta("a")]))
+    expect(result.changes).toEqual([`+${id("a")}`, `-${id("b")}`])
+    expect(Store.knownIds(store)).toEqual([id("a")])
+  })
+
   it("a Delete during a list is not resurrected by its end", () => {
     const store = Store.make(kind)
     run(store, list([meta("a")]))
