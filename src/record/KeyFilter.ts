@@ -45,13 +45,19 @@ const globSource = (glob: string) => glob.split("*").map(escapeRegExp).join("[^/
  * Keeps exactly the keys the patterns match. The single pattern `description` means `description`
  * and `*\/description`; inside a longer list `description` is just that key. No pattern: no key.
  */
-export const fromPatterns = (patterns: ReadonlyArray<string>): KeyFilter => {
-  const expanded = patterns.length === 1 && patterns[0] === DESCRIPTION ? DESCRIPTION_PATTERNS : patterns
-  const exact = new Set(expanded.filter((p) => !p.includes("*")))
-  const globs = expanded.filter((p) => p.includes("*"))
-  if (globs.length === 0) return (key) => exact.has(key)
+export const fromPatterns = (patterns: ReadonlyArray<string>): KeyFilter =>
+  patternMatcher(patterns.length === 1 && patterns[0] === DESCRIPTION ? DESCRIPTION_PATTERNS : patterns)
+
+/**
+ * Matches names and globs (`*`: any run of characters except `/`), compiled once: exact names are a
+ * Set lookup, every glob one regular expression. Also what namespace patterns are matched with.
+ */
+export const patternMatcher = (patterns: ReadonlyArray<string>): ((name: string) => boolean) => {
+  const exact = new Set(patterns.filter((p) => !p.includes("*")))
+  const globs = patterns.filter((p) => p.includes("*"))
+  if (globs.length === 0) return (name) => exact.has(name)
   const matcher = new RegExp(`^(?:${globs.map(globSource).join("|")})$`)
-  return (key) => exact.has(key) || matcher.test(key)
+  return (name) => exact.has(name) || matcher.test(name)
 }
 
 /** The filters a record is made with. */

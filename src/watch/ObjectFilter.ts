@@ -7,6 +7,7 @@
  * An object the filter does not admit is, to the store, an object that does not exist: it is
  * never sent, and one that was sent is deleted downstream when it stops being admitted.
  */
+import { patternMatcher as matcher } from "../record/KeyFilter.js"
 import type { Metadata } from "./Watcher.js"
 
 /** An object (or a namespace) annotated `"true"` with this key is not synced. */
@@ -26,17 +27,6 @@ export interface ObjectFilter {
    * watches of namespaced types can then ask the API server for that namespace only.
    */
   readonly onlyNamespace: string | undefined
-}
-
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-
-/** A name matcher for names and globs (`*` matches any run of characters), compiled once. */
-export const matcher = (patterns: ReadonlyArray<string>): ((name: string) => boolean) => {
-  const names = new Set(patterns.filter((p) => !p.includes("*")))
-  const globs = patterns.filter((p) => p.includes("*"))
-  if (globs.length === 0) return (name) => names.has(name)
-  const globRe = new RegExp(`^(?:${globs.map((g) => g.split("*").map(escapeRegExp).join(".*")).join("|")})$`)
-  return (name) => names.has(name) || globRe.test(name)
 }
 
 export const isOptedOut = (meta: Pick<Metadata, "annotations">): boolean =>

@@ -1,5 +1,6 @@
 /** Which objects are synced: namespaces by name or glob, cluster-scoped objects, the opt-out annotation. */
 import { describe, expect, it } from "@effect/vitest"
+import { patternMatcher } from "../../../src/record/KeyFilter.js"
 import * as ObjectFilter from "../../../src/watch/ObjectFilter.js"
 
 const inNamespace = (namespace?: string, annotations?: Record<string, string>) => ({
@@ -9,12 +10,12 @@ const inNamespace = (namespace?: string, annotations?: Record<string, string>) =
 })
 
 describe("ObjectFilter", () => {
-  it("globs match any run of characters, names match exactly", () => {
-    const matches = ObjectFilter.matcher(["dev-*", "prod", "*-tmp", "a*b*c"])
+  it("namespace globs match any run of characters, names match exactly", () => {
+    const matches = patternMatcher(["dev-*", "prod", "*-tmp", "a*b*c"])
     expect(["dev-", "dev-42", "prod", "x-tmp", "abc", "a-b-c"].filter(matches)).toHaveLength(6)
     expect(["dev", "prod2", "xprod", "tmp", "ab", "a.b"].filter(matches)).toEqual([])
     // Regex characters in a pattern are literal.
-    expect(ObjectFilter.matcher(["a.b"])("axb")).toBe(false)
+    expect(patternMatcher(["a.b"])("axb")).toBe(false)
   })
 
   it("an include list admits only its namespaces; an exclude list drops its own; cluster-scoped objects pass", () => {
