@@ -32,7 +32,7 @@ import {
   kubeContext,
   waitUntil,
 } from "../kube/harness.js"
-import { eventually, type RunningController, startController } from "../support/controller.js"
+import { eventually, postResync, type RunningController, startController } from "../support/controller.js"
 import { kubeTool } from "../support/kubeTool.js"
 import { freePort } from "../support/ports.js"
 import { deletePrometheusRuleCrd, ensurePrometheusRuleCrd } from "../support/prometheusRuleCrd.js"
@@ -582,10 +582,7 @@ describe("the chart installed in the real API server", () => {
       60_000,
     )
     const resync = (token?: string) =>
-      fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, {
-        method: "POST",
-        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      })
+      postResync(apiPort, token === undefined ? undefined : `Bearer ${token}`)
     const allowed = (await serviceAccountKubeconfig(callers, "allowed")).token
     const other = (await serviceAccountKubeconfig(callers, "other")).token
     expect((await resync()).status).toBe(401)

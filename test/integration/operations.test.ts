@@ -19,7 +19,7 @@ import {
   startApiServer,
   stopApiServer,
 } from "../kube/harness.js"
-import { eventually, startController } from "../support/controller.js"
+import { eventually, postResync, startController } from "../support/controller.js"
 import { differences, type ListedType } from "../support/convergence.js"
 import { freePort } from "../support/ports.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
@@ -175,11 +175,8 @@ describe("resync", () => {
     )
     const metricsBefore = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text()
     const resyncsBefore = Number(/^vectordb_sync_resyncs_total (\d+)$/m.exec(metricsBefore)?.[1] ?? 0)
-    const authorization = { authorization: "Bearer resync-secret" }
-    const [a, b] = await Promise.all([
-      fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, { method: "POST", headers: authorization }),
-      fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, { method: "POST", headers: authorization }),
-    ])
+    const authorization = "Bearer resync-secret"
+    const [a, b] = await Promise.all([postResync(apiPort, authorization), postResync(apiPort, authorization)])
     expect(a.status).toBe(200)
     expect(b.status).toBe(200)
     const [bodyA, bodyB] = [(await a.json()) as { upserts: number }, await b.json()]

@@ -11,7 +11,7 @@ import { Duration, Option } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeContext } from "../kube/harness.js"
 import { serveAdminProxy } from "../support/AdminProxy.js"
-import { eventually, startController } from "../support/controller.js"
+import { eventually, postResync, startController } from "../support/controller.js"
 import { freePort } from "../support/ports.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 import { startRecordingProxy } from "../support/RecordingProxy.js"
@@ -68,11 +68,7 @@ const start = async (
     () => "not ready",
     60_000,
   )
-  const resync = (authorization?: string) =>
-    fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, {
-      method: "POST",
-      headers: authorization === undefined ? {} : { authorization },
-    })
+  const resync = (authorization?: string) => postResync(apiPort, authorization)
   return { controller, resync, apiPort }
 }
 

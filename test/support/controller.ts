@@ -79,3 +79,10 @@ export const eventually = async (
   }
   throw new Error(`not within ${timeoutMs} ms: ${describe()}`)
 }
+
+/** `POST /api/v1/resync` to a controller's API port, with an `Authorization` header when given. */
+export const postResync = (apiPort: number, authorization?: string): Promise<Response> =>
+  fetch(`http://127.0.0.1:${apiPort}/api/v1/resync`, {
+    method: "POST",
+    headers: authorization === undefined ? {} : { authorization },
+  })
