@@ -1,7 +1,12 @@
 /**
- * Backing off after errors, as a Stream combinator: the stream's items go downstream as they come,
- * and after a chunk that holds an error the next pull upstream waits first, so the request that
- * would fail again is not made at once. Errors are items here, not failures: the stream goes on.
+ * Backing off after errors, as a combinator over the step a Stream is unfolded from: the step's
+ * items go downstream as they come, and after a step whose items hold an error the next step
+ * waits first, so the request that would fail again is not made at once. Errors are items here,
+ * not failures: the stream goes on.
+ *
+ * It paces the step rather than the finished Stream because at a thousand watched types a stream
+ * stage per type (a channel of its own between the watch and its reader) costs heap and a hop per
+ * network read for nothing: the step already knows when it failed.
  *
  * The delay is the next of `schedule` (see `schedule/Backoff.ts`), plus whatever the error asks
  * for on top (a Retry-After), or a fixed delay that leaves the schedule alone (a 403 is retried
@@ -9,10 +14,9 @@
  * stream has run `healthyAfter` since its last wait without an error: a watch that drops after
  * every event must not be retried every second for ever.
  */
-import { Channel, type Chunk, Clock, Duration, Effect, Schedule, Stream } from "effect"
-import { dual } from "effect/Function"
+import { type Chunk, Clock, Duration, Effect, Option, Schedule, Stream } from "effect"
 
-/** What an item asks for before the next pull. */
+/** What an item asks for before the next step. */
 export type Pause =
   /** The schedule's next delay, plus `extra`. */
   | { readonly _tag: "Backoff"; readonly extra: Duration.Duration }
@@ -36,6 +40,9 @@ export interface BackoffOptions<A> {
   readonly pauseOf: (item: A) => Pause | undefined
 }
 
+/** One step of an unfold: the next chunk and state, or the end. */
+export type Step<S, A, E, R> = (state: S) => Effect.Effect<Option.Option<readonly [Chunk.Chunk<A>, S]>, E, R>
+
 /** The pause a chunk asks for: its last error's. */
 const pauseIn = <A>(chunk: Chunk.Chunk<A>, pauseOf: (item: A) => Pause | undefined): Pause | undefined => {
   let pause: Pause | undefined
@@ -43,17 +50,24 @@ const pauseIn = <A>(chunk: Chunk.Chunk<A>, pauseOf: (item: A) => Pause | undefin
   return pause
 }
 
-export const pauseAfterErrors: {
-  <A>(options: BackoffOptions<A>): <E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<A, E, R>
-  <A, E, R>(self: Stream.Stream<A, E, R>, options: BackoffOptions<A>): Stream.Stream<A, E, R>
-} = dual(2, <A, E, R>(self: Stream.Stream<A, E, R>, options: BackoffOptions<A>): Stream.Stream<A, E, R> => {
-  const healthyAfter = Duration.toMillis(options.healthyAfter)
-  // State made on first use: at a thousand mostly healthy streams, a schedule driver each is heap
-  // for nothing. Before the first wait the schedule is fresh, so there is nothing to reset.
-  const channel = Channel.suspend(() => {
+/**
+ * `Stream.unfoldChunkEffect(initial, step)`, paced: after a chunk holding an error, the next step
+ * waits as that error asks. Each run of the stream has its own schedule.
+ */
+export const unfoldPaced = <S, A, E, R>(
+  initial: S,
+  step: Step<S, A, E, R>,
+  options: BackoffOptions<A>,
+): Stream.Stream<A, E, R> =>
+  Stream.suspend(() => {
+    const healthyAfter = Duration.toMillis(options.healthyAfter)
+    // Made on first use: at a thousand mostly healthy streams, a schedule driver each is heap for
+    // nothing. Before the first wait the schedule is fresh, so there is nothing to reset.
     let driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
     /** When the stream last started running again after a wait. */
     let runningSince: number | undefined
+    /** What the last chunk asked for, waited at the start of the next step. */
+    let pending: Pause | undefined
     const wait = (pause: Pause) =>
       Effect.gen(function* () {
         if (pause._tag === "Fixed") {
@@ -67,17 +81,15 @@ export const pauseAfterErrors: {
         }
         runningSince = yield* Clock.currentTimeMillis
       })
-    const loop: Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<A>, E, E, unknown, unknown> = Channel.readWith({
-      onInput: (chunk: Chunk.Chunk<A>) => {
-        const pause = pauseIn(chunk, options.pauseOf)
-        return pause === undefined
-          ? Channel.zipRight(Channel.write(chunk), loop)
-          : Channel.zipRight(Channel.write(chunk), Channel.zipRight(Channel.fromEffect(wait(pause)), loop))
-      },
-      onFailure: Channel.fail,
-      onDone: () => Channel.void,
-    })
-    return loop
+    const remember = (result: Option.Option<readonly [Chunk.Chunk<A>, S]>) => {
+      if (Option.isSome(result)) pending = pauseIn(result.value[0], options.pauseOf)
+      return result
+    }
+    const paced = (state: S) => {
+      const pause = pending
+      pending = undefined
+      const stepped = Effect.map(step(state), remember)
+      return pause === undefined ? stepped : Effect.zipRight(wait(pause), stepped)
+    }
+    return Stream.unfoldChunkEffect(initial, paced)
   })
-  return Stream.pipeThroughChannel(self, channel)
-})

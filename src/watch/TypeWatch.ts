@@ -1,13 +1,13 @@
 /**
  * One resource type, watched for ever: the `Watcher` state machine unfolded into a Stream by
- * `WatchStream`, paced by `Backoff` after its errors. Its raw events go to a `Store` (and from
- * there to the pipeline) in whoever consumes it; this module only composes the two stages and
- * says how long each error waits.
+ * `WatchStream`, its steps paced by `Backoff` after errors. Its raw events go to a `Store` (and
+ * from there to the pipeline) in whoever consumes it; this module only says how long each error
+ * waits.
  */
 import { Duration, Effect, Option, type Stream } from "effect"
 import type { KubeClient } from "../kube/KubeClient.js"
 import * as Backoff from "../schedule/Backoff.js"
-import { fixed, type Pause, pauseAfterErrors, backoff as scheduleNext } from "./Backoff.js"
+import { fixed, type Pause, backoff as scheduleNext } from "./Backoff.js"
 import type { WatchEvent, WatchTarget } from "./Watcher.js"
 import * as WatchStream from "./WatchStream.js"
 
@@ -51,17 +51,17 @@ export const make = (
   target: WatchTarget,
   options: TypeWatchOptions = {},
 ): Effect.Effect<TypeWatch, never, KubeClient> =>
-  Effect.map(WatchStream.make(target, options), (watch) => ({
-    target,
-    relists: watch.relists,
-    events: watch.events.pipe(
-      pauseAfterErrors({
+  Effect.map(
+    WatchStream.make(target, {
+      ...options,
+      pacing: {
         schedule: Backoff.exponential({
           initial: options.initialBackoff ?? WATCH_BACKOFF.initial,
           max: options.maxBackoff ?? WATCH_BACKOFF.max,
         }),
         healthyAfter: options.healthyAfter ?? WATCH_BACKOFF.healthyAfter,
         pauseOf: pauseOf(Duration.decode(options.forbiddenRetry ?? Duration.minutes(5))),
-      }),
-    ),
-  }))
+      },
+    }),
+    (watch) => ({ target, relists: watch.relists, events: watch.events }),
+  )

@@ -1,7 +1,8 @@
 /**
  * The interpreter of `Watcher`: performs the request a state asks for through `KubeClient` and
- * unfolds the transition into a Stream of raw events, one chunk per request (one network read).
- * The stream never fails and never ends; interrupt its consumer to stop it.
+ * unfolds the transition into a Stream of raw events, one chunk per request (one network read),
+ * paced after errors by `Backoff` when `pacing` is given. The stream never fails and never ends;
+ * interrupt its consumer to stop it.
  *
  * Cost: at a thousand types this runs a thousand times, mostly idle. A running watch is one
  * pending read of its response body (`KubeClient.openLines`) and the little state below.
@@ -10,6 +11,7 @@ import { Chunk, Deferred, Duration, Effect, Exit, Option, Random, Scope, Stream 
 import { KubeClient } from "../kube/KubeClient.js"
 import { ListPage, MediaType, watchQuery } from "../kube/KubeWatch.js"
 import type * as LineReader from "../kube/LineReader.js"
+import { type BackoffOptions, unfoldPaced } from "./Backoff.js"
 import { type ListSlots, unbounded as unboundedSlots } from "./ListSlots.js"
 import * as Watcher from "./Watcher.js"
 
@@ -31,6 +33,8 @@ export interface WatchStreamOptions {
   readonly labelSelector?: string
   /** Watch a namespaced type in this namespace only (`WATCH_NAMESPACES` naming one). */
   readonly namespace?: string
+  /** How long the request after a failed one waits (see `TypeWatch`); none: at once. */
+  readonly pacing?: BackoffOptions<Watcher.WatchEvent>
 }
 
 export interface ListOutcome {
@@ -208,9 +212,12 @@ export const make = (
         return Effect.as(cleanup, Option.some([Chunk.fromIterable(result.events), result.state] as const))
       })
 
-    const events = Stream.unfoldChunkEffect(Watcher.initial(options.watchList ?? true), next).pipe(
-      Stream.ensuring(Effect.zipRight(closeRequest, freeSlot)),
-    )
+    const initial = Watcher.initial(options.watchList ?? true)
+    const events = (
+      options.pacing === undefined
+        ? Stream.unfoldChunkEffect(initial, next)
+        : unfoldPaced(initial, next, options.pacing)
+    ).pipe(Stream.ensuring(Effect.zipRight(closeRequest, freeSlot)))
 
     const relists: Relists = {
       relist: Effect.flatMap(Deferred.make<ListOutcome>(), (deferred) => {

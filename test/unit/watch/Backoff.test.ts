@@ -1,45 +1,44 @@
 /**
- * The backoff combinator under the TestClock: when the upstream is pulled again after an error
+ * The backoff combinator under the TestClock: when the unfold's next step runs after an error
  * item, what a fixed pause and a Retry-After add, and that only a healthy period resets the delays.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Fiber, Option, Stream, TestClock } from "effect"
+import { Chunk, Clock, Duration, Effect, Fiber, Option, Stream, TestClock } from "effect"
 import * as ScheduleBackoff from "../../../src/schedule/Backoff.js"
-import { backoff, fixed, pauseAfterErrors } from "../../../src/watch/Backoff.js"
+import { backoff, fixed, unfoldPaced } from "../../../src/watch/Backoff.js"
 
 /** An item; `run` is how long the upstream works before emitting it (a watch staying up). */
 type Item = { readonly error?: "backoff" | "forbidden" | number; readonly run?: number }
 
-/** Runs `items` through the combinator; returns when (in seconds) each item was emitted upstream. */
+/** Steps through `items`, one per step; `times` gets when (in seconds) each step emitted. */
+const stepper =
+  (items: ReadonlyArray<Item>, times: Array<number> = []) =>
+  (i: number) =>
+    i >= items.length
+      ? Effect.succeed(Option.none())
+      : Effect.gen(function* () {
+          const item = items[i]!
+          if (item.run !== undefined) yield* Effect.sleep(Duration.seconds(item.run))
+          times.push((yield* Clock.currentTimeMillis) / 1000)
+          return Option.some([Chunk.of(item), i + 1] as const)
+        })
+
+/** Unfolds `items` through the combinator; returns when (in seconds) each step emitted its item. */
 const emittedAt = (items: ReadonlyArray<Item>, healthyAfter = 30) =>
   Effect.gen(function* () {
     const times: Array<number> = []
-    const upstream = Stream.unfoldEffect(0, (i) =>
-      i >= items.length
-        ? Effect.succeed(Option.none())
-        : Effect.gen(function* () {
-            const item = items[i]!
-            if (item.run !== undefined) yield* Effect.sleep(Duration.seconds(item.run))
-            times.push((yield* Clock.currentTimeMillis) / 1000)
-            return Option.some([item, i + 1] as const)
-          }),
-    )
-    const fiber = yield* upstream.pipe(
-      pauseAfterErrors({
-        schedule: ScheduleBackoff.exponential({ initial: "1 second", max: "30 seconds", jitter: false }),
-        healthyAfter: Duration.seconds(healthyAfter),
-        pauseOf: (item: Item) =>
-          item.error === undefined
-            ? undefined
-            : item.error === "forbidden"
-              ? fixed("5 minutes")
-              : item.error === "backoff"
-                ? backoff()
-                : backoff(Duration.seconds(item.error)),
-      }),
-      Stream.runCollect,
-      Effect.fork,
-    )
+    const fiber = yield* unfoldPaced(0, stepper(items, times), {
+      schedule: ScheduleBackoff.exponential({ initial: "1 second", max: "30 seconds", jitter: false }),
+      healthyAfter: Duration.seconds(healthyAfter),
+      pauseOf: (item: Item) =>
+        item.error === undefined
+          ? undefined
+          : item.error === "forbidden"
+            ? fixed("5 minutes")
+            : item.error === "backoff"
+              ? backoff()
+              : backoff(Duration.seconds(item.error)),
+    }).pipe(Stream.runCollect, Effect.fork)
     yield* TestClock.adjust("1 hour")
     const collected = yield* Fiber.join(fiber)
     expect(collected.length).toBe(items.length)
@@ -49,14 +48,14 @@ const emittedAt = (items: ReadonlyArray<Item>, healthyAfter = 30) =>
 const err: Item = { error: "backoff" }
 const ok: Item = {}
 
-describe("pauseAfterErrors", () => {
-  it.effect("items that are not errors are pulled at once", () =>
+describe("unfoldPaced", () => {
+  it.effect("steps whose items are not errors follow at once", () =>
     Effect.gen(function* () {
       expect(yield* emittedAt([ok, ok, ok])).toEqual([0, 0, 0])
     }),
   )
 
-  it.effect("each error delays the next pull, doubling up to the cap", () =>
+  it.effect("each error delays the next step, doubling up to the cap", () =>
     Effect.gen(function* () {
       const times = yield* emittedAt([err, err, err, err, err, err, err, ok])
       const gaps = times.slice(1).map((t, i) => t - times[i]!)
@@ -67,12 +66,11 @@ describe("pauseAfterErrors", () => {
   it.effect("the error goes downstream before the wait, not after it", () =>
     Effect.gen(function* () {
       const seen: Array<number> = []
-      const fiber = yield* Stream.concat(Stream.make(err), Stream.make(ok)).pipe(
-        pauseAfterErrors({
-          schedule: ScheduleBackoff.exponential({ initial: "1 second", max: "30 seconds", jitter: false }),
-          healthyAfter: "30 seconds",
-          pauseOf: (item: Item) => (item.error === undefined ? undefined : backoff()),
-        }),
+      const fiber = yield* unfoldPaced(0, stepper([err, ok]), {
+        schedule: ScheduleBackoff.exponential({ initial: "1 second", max: "30 seconds", jitter: false }),
+        healthyAfter: "30 seconds",
+        pauseOf: (item: Item) => (item.error === undefined ? undefined : backoff()),
+      }).pipe(
         Stream.runForEach(() =>
           Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => seen.push(t))),
         ),
