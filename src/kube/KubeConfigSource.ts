@@ -7,21 +7,15 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import {
-  type Cluster,
-  KubeConfig,
-  type Context as KubeContext,
-  loadYaml,
-  type User,
-} from "@kubernetes/client-node"
+import { type Cluster, KubeConfig, type Context as KubeContext, type User } from "@kubernetes/client-node"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import { KubeConfigError } from "./KubeError.js"
 import { identityOf, type KubeIdentity } from "./KubeIdentity.js"
+import { withTokenFiles } from "./KubeTokenFiles.js"
 
 export interface KubeConfigSourceShape {
   /** Loaded and validated; treat as read-only (client-node's authenticators keep their caches in it). */
@@ -69,51 +63,6 @@ const attempt = <A>(what: string, f: () => A): Effect.Effect<A, KubeConfigError>
   })
 
 const errorMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/** The part of a kubeconfig that names token files; the rest is client-node's to read. */
-const TokenFileUsers = Schema.Struct({
-  users: Schema.optional(
-    Schema.NullishOr(
-      Schema.Array(
-        Schema.Struct({
-          name: Schema.optional(Schema.Unknown),
-          user: Schema.optional(
-            Schema.NullishOr(
-              Schema.Struct({
-                tokenFile: Schema.optional(Schema.Unknown),
-                "token-file": Schema.optional(Schema.Unknown),
-              }),
-            ),
-          ),
-        }),
-      ),
-    ),
-  ),
-})
-const decodeTokenFileUsers = Schema.decodeUnknownOption(TokenFileUsers)
-
-/**
- * client-node ignores client-go's `tokenFile` user field and reads its own `token-file` only once,
- * at load time. Both are rewritten to its token-file authenticator, which re-reads the file (as
- * client-go does), so a kubeconfig pointing at a rotated token keeps working.
- */
-const withTokenFiles = (kubeConfig: KubeConfig, yaml: string, baseDir: string): void => {
-  const raw = Option.getOrUndefined(decodeTokenFileUsers(loadYaml<unknown>(yaml)))
-  const tokenFiles = new Map<string, string>()
-  for (const entry of raw?.users ?? []) {
-    const file = entry.user?.tokenFile ?? entry.user?.["token-file"]
-    if (typeof entry.name === "string" && typeof file === "string" && file !== "") {
-      tokenFiles.set(entry.name, path.resolve(baseDir, file))
-    }
-  }
-  if (tokenFiles.size === 0) return
-  kubeConfig.users = kubeConfig.users.map((user): User => {
-    const tokenFile = tokenFiles.get(user.name)
-    if (tokenFile === undefined || user.exec != null || user.authProvider != null) return user
-    const { token: _token, ...rest } = user
-    return { ...rest, authProvider: { name: "tokenFile", config: { tokenFile } } }
-  })
-}
 
 /** Validates a `KubeConfig` built elsewhere and wraps it as a source. */
 export const fromKubeConfig = (

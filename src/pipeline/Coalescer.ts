@@ -6,10 +6,13 @@
  * waits; `DebounceBatch` adds time and waiting on top. That keeps every rule here testable as a pure
  * function of its inputs.
  */
-import { type Change, idOf } from "../record/Change.js"
-import { fingerprint } from "../record/Fingerprint.js"
-import { jsonBytes, payloadBytes } from "../record/Payload.js"
+import type { Change } from "../record/Change.js"
+import { payloadBytes } from "../record/Payload.js"
 import { DueHeap } from "./DueHeap.js"
+import { HandedOver } from "./HandedOver.js"
+import type { Fingerprint, Keyed, KeyedCodec } from "./KeyedCodec.js"
+
+export { type Fingerprint, instanceCodec, type Keyed, type KeyedCodec } from "./KeyedCodec.js"
 
 export interface CoalescerOptions {
   /** An upsert is ripe once its id has been quiet this long. */
@@ -25,33 +28,6 @@ export interface CoalescerOptions {
    * entry larger than that on its own is sent alone. Absent: no bound.
    */
   readonly batchMaxBytes?: number | undefined
-}
-
-/** What the coalescer works on: upserts and deletes, keyed. */
-export interface Keyed {
-  readonly _tag: "Upsert" | "Delete"
-}
-
-/** How to key and compare changes of one kind. */
-export interface KeyedCodec<C extends Keyed> {
-  readonly idOf: (change: C) => string
-  /** Upserts only: equal fingerprints mean the update changes nothing downstream. */
-  readonly fingerprintOf: (change: C) => Fingerprint
-  /**
-   * UTF-8 bytes of the change's entry in the payload, as the sink will encode it (its JSON
-   * without separators); the envelope and commas are counted by `payloadBytes`.
-   */
-  readonly sizeOf: (change: C) => number
-}
-
-/** Compared for equality only; a digest where the compared value is large. */
-export type Fingerprint = string | number
-
-/** Instance changes: keyed by record id, compared by a digest of their serialised record. */
-export const instanceCodec: KeyedCodec<Change> = {
-  idOf,
-  fingerprintOf: (change) => (change._tag === "Upsert" ? fingerprint(JSON.stringify(change.record)) : 0),
-  sizeOf: (change) => jsonBytes(change._tag === "Upsert" ? change.record : change.id),
 }
 
 /** Changes handed to the sink together; ids are distinct and deletes come first. */
@@ -85,15 +61,7 @@ export class Coalescer<C extends Keyed = Change> {
   private ripe = new Map<string, Entry<C>>()
   /** The sum of the sizes of the entries in `ripe`: whether they fill a batch by bytes. */
   private ripeBytes = 0
-  /**
-   * The fingerprint of the last upsert of each id handed to the sink. Recorded when a batch is
-   * taken rather than when it is acknowledged, so that a change arriving while its predecessor is
-   * in flight is compared with what the receiver will hold; a failed send forgets it again.
-   * `undefined`: the receiver may hold the id with a record unknown here (restored from a
-   * checkpoint, forgotten by a resync, or refused for good), which no upsert equals, and which a
-   * resync that finds the id gone deletes.
-   */
-  private readonly handedOver = new Map<string, Fingerprint | undefined>()
+  private readonly handedOver = new HandedOver()
   private closed = false
 
   constructor(
@@ -172,7 +140,7 @@ export class Coalescer<C extends Keyed = Change> {
     if (current?.fingerprint === fingerprint) return // same record again: not a change, the window is not reset
     this.forget(id)
     // Back to what the receiver has (or will have): whatever was pending is moot.
-    if (this.handedOver.get(id) === fingerprint) return
+    if (this.handedOver.holds(id, fingerprint)) return
     const { debounceWindowMs, debounceMaxWaitMs } = this.options
     // A pending upsert keeps its first time so that max wait holds; a pending delete followed by a
     // re-creation starts afresh.
@@ -225,8 +193,7 @@ export class Coalescer<C extends Keyed = Change> {
         if (source === this.ripe) this.ripeBytes -= size
         entryBytes += size
         upserts += upsert
-        if (entry.fingerprint === undefined) this.handedOver.delete(id)
-        else this.handedOver.set(id, entry.fingerprint)
+        this.handedOver.handOver(id, entry.fingerprint)
         batch.push(entry.change)
       }
     }
@@ -261,7 +228,7 @@ export class Coalescer<C extends Keyed = Change> {
     const front = new Map<string, Entry<C>>()
     for (const change of batch) {
       const id = this.codec.idOf(change)
-      this.handedOver.delete(id)
+      this.handedOver.forget(id)
       if (this.current(id) !== undefined) continue
       const entry: Entry<C> = {
         change,
@@ -285,7 +252,7 @@ export class Coalescer<C extends Keyed = Change> {
    * retried then); an upsert of it is sent whatever its record.
    */
   setAside(change: C): void {
-    this.handedOver.set(this.codec.idOf(change), undefined)
+    this.handedOver.unknown(this.codec.idOf(change))
   }
 
   /**
@@ -294,15 +261,12 @@ export class Coalescer<C extends Keyed = Change> {
    * refused for good.
    */
   forgetHandedOver(): ReadonlyArray<string> {
-    const ids = [...this.handedOver.keys()]
-    // Kept with an unknown record, which no upsert matches: the receiver still holds these ids.
-    for (const id of ids) this.handedOver.set(id, undefined)
-    return ids
+    return this.handedOver.forgetRecords()
   }
 
   /** Ids a previous process handed over (its checkpoint): held by the receiver, record unknown. */
   restoreHandedOver(ids: Iterable<string>): void {
-    for (const id of ids) if (!this.handedOver.has(id)) this.handedOver.set(id, undefined)
+    this.handedOver.restore(ids)
   }
 
   /**
@@ -310,7 +274,7 @@ export class Coalescer<C extends Keyed = Change> {
    * delete beats an orphan).
    */
   receiverIds(): Set<string> {
-    const ids = new Set(this.handedOver.keys())
+    const ids = new Set(this.handedOver.ids())
     for (const source of [this.deletes, this.waiting, this.ripe]) for (const id of source.keys()) ids.add(id)
     return ids
   }

@@ -11,7 +11,8 @@ import { Chunk, Context, Data, Effect, Layer, PubSub, type Scope, Stream } from 
 import type { KubeClient } from "../kube/KubeClient.js"
 import * as Store from "./Store.js"
 import * as TypeWatch from "./TypeWatch.js"
-import { customResourceDefinitions, type WatchEvent } from "./Watcher.js"
+import type { WatchEvent } from "./WatchEvent.js"
+import { customResourceDefinitions } from "./WatchTarget.js"
 
 export type CrdEvent = Data.TaggedEnum<{
   /** The CRD exists, created or changed (or first seen). */

@@ -11,7 +11,8 @@ import { Deferred, Effect, type Scope, Stream, SubscriptionRef } from "effect"
 import type { KubeClient } from "../kube/KubeClient.js"
 import { isOptedOut } from "./ObjectFilter.js"
 import * as TypeWatch from "./TypeWatch.js"
-import type { WatchEvent, WatchTarget } from "./Watcher.js"
+import type { WatchEvent } from "./WatchEvent.js"
+import type { WatchTarget } from "./WatchTarget.js"
 
 const namespaces: WatchTarget = {
   group: "",

@@ -8,7 +8,7 @@
  * never sent, and one that was sent is deleted downstream when it stops being admitted.
  */
 import { patternMatcher as matcher } from "../record/KeyFilter.js"
-import type { Metadata } from "./Watcher.js"
+import type { Metadata } from "./WatchEvent.js"
 
 /** An object (or a namespace) annotated `"true"` with this key is not synced. */
 export const excludeAnnotation = "vectordb-sync.io/exclude"

@@ -4,7 +4,7 @@
  * fiber, so its changes keep their order; the list slots bound how many LISTs run at once.
  */
 import { type Duration, Effect, Option } from "effect"
-import { typeKey } from "./Discovery.js"
+import { typeKey } from "./DiscoveryResult.js"
 import type { TypeWatch } from "./TypeWatch.js"
 
 export interface RelistOutcome {

@@ -16,7 +16,7 @@
 import * as Change from "../record/Change.js"
 import { instanceId, type ResourceKind, toInstanceRecord } from "../record/Instance.js"
 import type { RecordKeys } from "../record/KeyFilter.js"
-import type { Metadata, WatchEvent } from "./Watcher.js"
+import type { Metadata, WatchEvent } from "./WatchEvent.js"
 import type { ListOutcome } from "./WatchStream.js"
 
 export interface StoreOf<C> {

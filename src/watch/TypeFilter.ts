@@ -2,7 +2,7 @@
  * Which discovered types are watched: `WATCH_RESOURCE_TYPES` (an allowlist) or
  * `EXCLUDE_RESOURCE_TYPES` (a blocklist), matched on the plural or plural.group.
  */
-import type { WatchedType } from "./Discovery.js"
+import type { WatchedType } from "./DiscoveryResult.js"
 
 /** `WATCH_RESOURCE_TYPES` / `EXCLUDE_RESOURCE_TYPES`, as in `SyncConfig`. */
 export interface ResourceTypeFilter {

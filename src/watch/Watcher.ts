@@ -13,68 +13,14 @@
  * - failures are `Error` events: the stream never fails; waiting after them is `Backoff`'s job.
  */
 import { Data } from "effect"
-import {
-  isGone,
-  KubeApiError,
-  KubeDecodeError,
-  type KubeError,
-  KubeTransportError,
-} from "../kube/KubeError.js"
-import { excerpt } from "../kube/KubeStatus.js"
-import type { ObjectMetadata, ResourceKind } from "../record/Instance.js"
-import { resourceListPath } from "./Discovery.js"
+import { isGone, KubeApiError, KubeDecodeError, type KubeError } from "../kube/KubeError.js"
+import { type Metadata, WatchEvent } from "./WatchEvent.js"
+import { decodeLine } from "./WatchLine.js"
 
-/** What the watcher needs to know of a type; discovery provides it. */
-export interface WatchTarget extends ResourceKind {
-  readonly plural: string
-  readonly namespaced: boolean
-}
-
-/**
- * `/api/v1/configmaps`, `/apis/apps/v1/deployments`: every namespace at once; with a namespace, a
- * namespaced type's collection in that namespace (`/api/v1/namespaces/ns/configmaps`).
- */
-export const collectionPath = (target: WatchTarget, namespace?: string): string =>
-  target.namespaced && namespace !== undefined
-    ? `${resourceListPath(target.group, target.version)}/namespaces/${namespace}/${target.plural}`
-    : `${resourceListPath(target.group, target.version)}/${target.plural}`
-
-/** CustomResourceDefinitions: watched for re-discovery and for the capabilities pipeline. */
-export const customResourceDefinitions: WatchTarget = {
-  group: "apiextensions.k8s.io",
-  version: "v1",
-  kind: "CustomResourceDefinition",
-  plural: "customresourcedefinitions",
-  namespaced: false,
-}
-
-/** The part of an object the watcher reads. */
-export type Metadata = ObjectMetadata & { readonly uid?: string; readonly resourceVersion?: string }
-
-export type RestartReason = "closed" | "expired" | "idle" | "error"
-
-/** What the watcher saw. A list is `Init`, `InitPage`s, `InitDone`; after it, `Apply` and `Delete`. */
-export type WatchEvent = Data.TaggedEnum<{
-  /** A list begins: what it does not see by its `InitDone` is gone. */
-  Init: {}
-  /** Objects seen by the list in progress. */
-  InitPage: { readonly objects: ReadonlyArray<Metadata> }
-  /** The list is complete; watching goes on from `resourceVersion`. */
-  InitDone: { readonly resourceVersion: string }
-  /** An object was created or changed. */
-  Apply: { readonly object: Metadata }
-  /** An object was deleted. */
-  Delete: { readonly object: Metadata }
-  /**
-   * A request failed; the watch goes on, after a backoff (see `Backoff`) unless `retryAtOnce`: the
-   * next request is a different one (a LIST after a failed streaming list, which fails while a
-   * fresh type's watch cache initialises, when a LIST is served from etcd).
-   */
-  Error: { readonly error: KubeError; readonly retryAtOnce?: boolean }
-  /** The watch request ended and is made again. */
-  Restarted: { readonly reason: RestartReason }
-}>
-export const WatchEvent = Data.taggedEnum<WatchEvent>()
+// Their own modules now; still reachable as `Watcher.*` (the library's namespace).
+export { type Metadata, type RestartReason, WatchEvent } from "./WatchEvent.js"
+export { readError } from "./WatchLine.js"
+export { collectionPath, customResourceDefinitions, type WatchTarget } from "./WatchTarget.js"
 
 export type Phase = Data.TaggedEnum<{
   /** Nothing listed yet, or the last list is void: a list is next. */
@@ -181,21 +127,6 @@ const metadataOf = (object: unknown): Metadata | undefined =>
     ? (object as { readonly metadata?: Metadata }).metadata
     : undefined
 
-const WATCH_EVENT_TYPES = new Set(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"])
-
-/** One decoded watch line, or why it is not one. */
-const parseLine = (line: string): { readonly type: string; readonly object: unknown } | string => {
-  let value: unknown
-  try {
-    value = JSON.parse(line)
-  } catch {
-    return "not JSON"
-  }
-  if (typeof value !== "object" || value === null) return "not an object"
-  const { type, object } = value as { readonly type?: unknown; readonly object?: unknown }
-  return typeof type === "string" && WATCH_EVENT_TYPES.has(type) ? { type, object } : "no watch event type"
-}
-
 const Empty = Phase.Empty()
 const step = (events: ReadonlyArray<WatchEvent>, state: State): Step => ({ events, state })
 
@@ -229,15 +160,10 @@ const readLines = (path: string, state: State, lines: ReadonlyArray<string>): St
     page = undefined
   }
   for (const line of lines) {
-    const event = parseLine(line)
-    if (typeof event === "string") {
+    const event = decodeLine(path, line)
+    if (event instanceof KubeDecodeError) {
       flushPage()
-      const error = new KubeDecodeError({
-        method: "GET",
-        path,
-        message: `GET ${path}: not a watch event (${event}): ${excerpt(line, 200)}`,
-      })
-      return watchFailed({ ...state, phase }, error, events)
+      return watchFailed({ ...state, phase }, event, events)
     }
     if (event.type === "ERROR") {
       flushPage()
@@ -359,13 +285,3 @@ export const transition = (path: string, state: State, outcome: Outcome): Step =
     }
   }
 }
-
-/** A read of the open WATCH broke off (not a clean end, not an abort we asked for). */
-export const readError = (path: string, cause: Error): KubeError =>
-  new KubeTransportError({
-    method: "GET",
-    path,
-    reason: "ConnectionReset",
-    message: `GET ${path}: the watch broke off: ${cause.message}`,
-    cause,
-  })

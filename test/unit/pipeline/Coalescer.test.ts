@@ -3,7 +3,8 @@
  * of changes the receiver refused for good. Pure: explicit timestamps, no clock.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Coalescer, type CoalescerOptions, instanceCodec } from "../../../src/pipeline/Coalescer.js"
+import { Coalescer, type CoalescerOptions } from "../../../src/pipeline/Coalescer.js"
+import { instanceCodec } from "../../../src/pipeline/KeyedCodec.js"
 import { type Change, idOf } from "../../../src/record/Change.js"
 import { payloadBytes } from "../../../src/record/Payload.js"
 import { record, remove, upsert } from "../fixtures.js"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Queue, Ref, Stream, TestClock } from "effect"
-import { instanceCodec } from "../../../src/pipeline/Coalescer.js"
 import * as DebounceBatch from "../../../src/pipeline/DebounceBatch.js"
+import { instanceCodec } from "../../../src/pipeline/KeyedCodec.js"
 import type { Change } from "../../../src/record/Change.js"
 import { idOf } from "../../../src/record/Change.js"
 import { payloadBytes } from "../../../src/record/Payload.js"

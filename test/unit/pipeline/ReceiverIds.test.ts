@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Stream } from "effect"
-import { instanceCodec } from "../../../src/pipeline/Coalescer.js"
 import * as DebounceBatch from "../../../src/pipeline/DebounceBatch.js"
+import { instanceCodec } from "../../../src/pipeline/KeyedCodec.js"
 import { record, remove, upsert } from "../fixtures.js"
 
 const options: DebounceBatch.CoalescerOptions = {

@@ -9,7 +9,7 @@ import {
   toPayload as capabilitiesPayload,
   codec as capabilityCodec,
 } from "../../../src/capabilities/Capabilities.js"
-import { instanceCodec } from "../../../src/pipeline/Coalescer.js"
+import { instanceCodec } from "../../../src/pipeline/KeyedCodec.js"
 import { toPayload } from "../../../src/pipeline/Pipeline.js"
 import type { Change } from "../../../src/record/Change.js"
 import { CapabilitiesPayload, payloadBytes, SyncPayload } from "../../../src/record/Payload.js"

@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type * as Change from "../../../src/record/Change.js"
 import * as ObjectFilter from "../../../src/watch/ObjectFilter.js"
 import * as Store from "../../../src/watch/Store.js"
-import { type Metadata, WatchEvent } from "../../../src/watch/Watcher.js"
+import { type Metadata, WatchEvent } from "../../../src/watch/WatchEvent.js"
 
 const kind = { group: "apps", version: "v1", kind: "Deployment" }
 const id = (name: string, namespace = "ns") => `${namespace}/apps/v1/Deployment/${name}`

@@ -12,6 +12,13 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import {
+  APIGroupList,
+  APIResourceList as APIResourceListSchema,
+  APIVersions,
+  CoreDiscoveryDocument,
+  GroupsDiscoveryDocument,
+} from "../../../src/watch/DiscoveryDocument.js"
+import {
   type DiscoveryResult,
   failedGroups,
   fromAggregated,
@@ -20,14 +27,7 @@ import {
   resolveTypes,
   type ServedResource,
   type WatchedType,
-} from "../../../src/watch/Discovery.js"
-import {
-  APIGroupList,
-  APIResourceList as APIResourceListSchema,
-  APIVersions,
-  CoreDiscoveryDocument,
-  GroupsDiscoveryDocument,
-} from "../../../src/watch/DiscoveryDocument.js"
+} from "../../../src/watch/DiscoveryResult.js"
 import { selectTypes } from "../../../src/watch/TypeFilter.js"
 
 const fixture = (name: string): unknown =>
