@@ -13,8 +13,9 @@
  *   deadline without I/O, so that a process that was frozen past it (SIGSTOP, paused VM) learns so
  *   among the first things it does on waking up. Among, not first: a batch timer that came due
  *   just before the watchdog's fires before it, so the deadline is also published as `expiry`
- *   (`LeadershipExpiry`), which the sender compares with the clock before every POST. What no lease
- *   can prevent: a request already on the wire when the process froze arrives late.
+ *   (`LeadershipExpiry`), which the sender compares with the clock before every POST and the
+ *   receivers' HTTP client again as it writes it (`WriteFence`). What no lease can prevent: a
+ *   request already on the wire when the process froze arrives late.
  * - Releasing (closing the scope of `awaitLeadership` while still leading) writes an empty holder
  *   with a 1 s duration, so that a standby takes over at its next attempt instead of waiting a full
  *   lease duration.
@@ -37,9 +38,10 @@ import {
   SubscriptionRef,
 } from "effect"
 import { SyncConfig } from "../config/Config.js"
+import type { WriteFence } from "../http/WriteFence.js"
 import { KubeClient } from "../kube/KubeClient.js"
 import * as Attempts from "./Attempts.js"
-import { Leadership, LeadershipExpiry } from "./Leadership.js"
+import { Leadership, LeadershipExpiry, writeFence } from "./Leadership.js"
 import * as LeaseStore from "./LeaseStore.js"
 import { type ElectionOptions, fromConfig } from "./Options.js"
 
@@ -79,18 +81,19 @@ export class Elector extends Context.Tag("k8s-vectordb-sync/Elector")<Elector, E
   /** The elector, and the `Leadership` it publishes into (false until `awaitLeadership` acquires). */
   static readonly layer = (
     options: ElectionOptions,
-  ): Layer.Layer<Elector | Leadership | LeadershipExpiry, never, KubeClient> =>
+  ): Layer.Layer<Elector | Leadership | LeadershipExpiry | WriteFence, never, KubeClient> =>
     Layer.effectContext(
       Effect.map(make(options), (elector) =>
         Context.make(Elector, elector).pipe(
           Context.add(Leadership, elector.leadership),
           Context.add(LeadershipExpiry, elector.expiry),
+          Context.merge(writeFence(elector.leadership, elector.expiry)),
         ),
       ),
     )
   /** From `SyncConfig.leaderElection`, with the namespace and identity resolved as documented. */
   static readonly layerConfig: Layer.Layer<
-    Elector | Leadership | LeadershipExpiry,
+    Elector | Leadership | LeadershipExpiry | WriteFence,
     never,
     SyncConfig | KubeClient
   > = Layer.unwrapEffect(Effect.map(SyncConfig, (config) => Elector.layer(fromConfig(config.leaderElection))))

@@ -3,6 +3,7 @@
  * POST (fencing: a deposed leader sends nothing), and anything else can follow its changes.
  */
 import { Clock, Context, Effect, Layer, Option, SubscriptionRef } from "effect"
+import { WriteFence } from "../http/WriteFence.js"
 
 export class Leadership extends Context.Tag("k8s-vectordb-sync/Leadership")<
   Leadership,
@@ -35,3 +36,18 @@ export const isLeader: Effect.Effect<boolean> = Effect.gen(function* () {
   if (Option.isNone(expiry)) return true
   return (yield* Clock.currentTimeMillis) < (yield* expiry.value)
 })
+
+/**
+ * `isLeader` over an elector's state as the synchronous `WriteFence` the receivers' HTTP client
+ * asks as it writes each request. On the process's own clock, as the elector's expiry is.
+ */
+export const writeFence = (
+  leadership: SubscriptionRef.SubscriptionRef<boolean>,
+  expiry: Effect.Effect<number>,
+): Context.Context<WriteFence> => {
+  const check = isLeader.pipe(
+    Effect.provideService(Leadership, leadership),
+    Effect.provideService(LeadershipExpiry, expiry),
+  )
+  return Context.make(WriteFence, () => Effect.runSync(check))
+}

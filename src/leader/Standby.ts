@@ -21,9 +21,10 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { SyncConfig } from "../config/Config.js"
 import * as Listen from "../http/Listen.js"
+import { WriteFence } from "../http/WriteFence.js"
 import type { KubeClient } from "../kube/KubeClient.js"
 import { Elector, type LeadershipLost } from "./Elector.js"
-import { Leadership, LeadershipExpiry } from "./Leadership.js"
+import { Leadership, LeadershipExpiry, writeFence } from "./Leadership.js"
 import { fromConfig } from "./Options.js"
 
 /** `/healthz` and `/readyz` of a standby, while it waits for `lease`. */
@@ -38,7 +39,7 @@ export const probes = (lease: string) =>
 
 export const layer = (options: {
   readonly onLost: (lost: LeadershipLost) => Effect.Effect<void>
-}): Layer.Layer<Leadership | LeadershipExpiry, never, SyncConfig | KubeClient> =>
+}): Layer.Layer<Leadership | LeadershipExpiry | WriteFence, never, SyncConfig | KubeClient> =>
   Layer.unwrapEffect(
     Effect.map(SyncConfig, (config) =>
       config.leaderElection.enabled
@@ -57,9 +58,14 @@ export const layer = (options: {
               yield* term.lost.pipe(Effect.flatMap(options.onLost), Effect.forkScoped)
               return Context.make(Leadership, elector.leadership).pipe(
                 Context.add(LeadershipExpiry, elector.expiry),
+                Context.merge(writeFence(elector.leadership, elector.expiry)),
               )
             }),
           )
-        : Layer.merge(Leadership.always, Layer.succeed(LeadershipExpiry, Effect.succeed(Infinity))),
+        : Layer.mergeAll(
+            Leadership.always,
+            Layer.succeed(LeadershipExpiry, Effect.succeed(Infinity)),
+            Layer.succeed(WriteFence, () => true),
+          ),
     ),
   )

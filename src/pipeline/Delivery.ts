@@ -9,15 +9,16 @@
  * - A permanent rejection of several entries says nothing about which one is bad: the batch is
  *   halved until single entries are refused, and only those are set aside. A 413 (too large) is
  *   split the same way, so it never sets aside more than one entry: only an entry refused alone.
- * - Fencing: leadership is read immediately before every request; a deposed leader sends nothing
- *   and keeps its batch, exactly as if the receiver were down.
+ * - Fencing: leadership is read immediately before every request (and the receivers' HTTP client
+ *   reads it again as it writes, see `http/WriteFence`); a deposed leader sends nothing and keeps
+ *   its batch, exactly as if the receiver were down.
  */
 import { Clock, Data, Duration, Effect, Metric, Schedule } from "effect"
 import { isLeader } from "../leader/Leadership.js"
 import * as Metrics from "../metrics/Metrics.js"
 import * as Backoff from "../schedule/Backoff.js"
 import type { SinkError, SinkRejected } from "../sink/Sink.js"
-import { SinkUnavailable } from "../sink/Sink.js"
+import { notLeader, type SinkUnavailable } from "../sink/Sink.js"
 import type { Batch, Keyed, KeyedBatches, KeyedCodec } from "./DebounceBatch.js"
 
 /** What a pipeline delivers and how: the keys of its changes and one attempt at sending a batch. */
@@ -59,8 +60,6 @@ const halves = <C extends Keyed>(batch: Batch<C>): readonly [Batch<C>, Batch<C>]
   const middle = Math.ceil(batch.length / 2)
   return [batch.slice(0, middle), batch.slice(middle)]
 }
-
-const notLeader = new SinkUnavailable({ reason: "not the leader: holding changes" })
 
 /**
  * A function that delivers one batch taken from `keyed` and never fails: when it returns, the

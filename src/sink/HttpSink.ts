@@ -12,11 +12,13 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Duration, Effect, Layer, Option, Redacted, type Schema } from "effect"
 import { describeFailure } from "../http/DescribeCause.js"
 import { parseRetryAfter } from "../http/RetryAfter.js"
+import { WriteFenceClosed } from "../http/WriteFence.js"
 import { SyncPayload } from "../record/Payload.js"
 import type { Header } from "./HeaderFile.js"
 import {
   InstanceSink,
   type InstanceSinkService,
+  notLeader,
   type SinkError,
   SinkRejected,
   SinkUnavailable,
@@ -110,7 +112,11 @@ export const makePoster = <A, I>(
           onTimeout: () => new SinkUnavailable({ reason: `no answer within ${Duration.format(timeout)}` }),
         }),
         Effect.catchTag("RequestError", "ResponseError", (error) =>
-          Effect.fail(new SinkUnavailable({ reason: describeFailure(error), cause: error })),
+          Effect.fail(
+            error.cause instanceof WriteFenceClosed
+              ? notLeader
+              : new SinkUnavailable({ reason: describeFailure(error), cause: error }),
+          ),
         ),
         // Sending it could only draw a 400: refused here, so the batch is split like a 400's.
         Effect.catchTag("HttpBodyError", (error) =>

@@ -8,6 +8,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { Data, Effect, Layer, Option, Redacted } from "effect"
 import { Agent } from "undici"
 import { isDryRun, SyncConfig, type SyncConfigShape } from "../config/Config.js"
+import { fence, WriteFence } from "../http/WriteFence.js"
 import * as DryRunSink from "./DryRunSink.js"
 import * as HeaderFile from "./HeaderFile.js"
 import * as HttpSink from "./HttpSink.js"
@@ -44,29 +45,38 @@ export class ReceiverCaError extends Data.TaggedError("ReceiverCaError")<{
 
 /**
  * The HTTP client for the receivers. With a CA bundle, TLS trusts exactly that bundle (a private
- * CA, like `curl --cacert`); without one, the system's roots.
+ * CA, like `curl --cacert`); without one, the system's roots. Where a `WriteFence` is in the
+ * context (a leader elector), every request passes it at the moment it is written.
  */
 export const httpClientLayer = (
   caFile: Option.Option<string>,
 ): Layer.Layer<HttpClient.HttpClient, ReceiverCaError> =>
-  Option.match(caFile, {
-    onNone: () => NodeHttpClient.layerUndici,
-    onSome: (file) =>
-      NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
-        Layer.provide(
-          Layer.scoped(
-            NodeHttpClient.Dispatcher,
-            Effect.acquireRelease(
+  NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
+    Layer.provide(
+      Layer.scoped(
+        NodeHttpClient.Dispatcher,
+        Effect.gen(function* () {
+          const ca = yield* Effect.transposeOption(
+            Option.map(caFile, (file) =>
               Effect.tryPromise({
                 try: () => readFile(file),
                 catch: (cause) => new ReceiverCaError({ file, cause }),
-              }).pipe(Effect.map((ca) => new Agent({ connect: { ca } }))),
-              (agent) => Effect.promise(() => agent.destroy()),
+              }),
             ),
-          ),
-        ),
+          )
+          const agent = yield* Effect.acquireRelease(
+            Effect.sync(
+              () =>
+                new Agent(Option.match(ca, { onNone: () => ({}), onSome: (ca) => ({ connect: { ca } }) })),
+            ),
+            (agent) => Effect.promise(() => agent.destroy()),
+          )
+          const mayWrite = yield* Effect.serviceOption(WriteFence)
+          return Option.match(mayWrite, { onNone: () => agent, onSome: (mayWrite) => fence(agent, mayWrite) })
+        }),
       ),
-  })
+    ),
+  )
 
 /** What can stop the receivers' HTTP client from being set up. */
 export type ReceiverSetupError = ReceiverCaError | HeaderFile.HeaderFileError

@@ -21,6 +21,12 @@ export class SinkUnavailable extends Data.TaggedError("SinkUnavailable")<{
 }
 
 /**
+ * Not sent because this process does not lead (checked before each batch, and by the HTTP client
+ * as it writes): the changes are held, not retried as a failing receiver's would be.
+ */
+export const notLeader = new SinkUnavailable({ reason: "not the leader: holding changes" })
+
+/**
  * The receiver refused the payload for good (a 4xx other than 401, 403, 404, 408 and 429): never
  * retried as is. The pipeline splits a refused batch until only single entries are refused.
  */

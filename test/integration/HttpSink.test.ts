@@ -4,11 +4,14 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Metric, Queue, Stream } from "effect"
+import { Duration, Effect, Either, Layer, Metric, Option, Queue, Stream } from "effect"
+import { WriteFence } from "../../src/http/WriteFence.js"
 import * as Metrics from "../../src/metrics/Metrics.js"
 import * as Pipeline from "../../src/pipeline/Pipeline.js"
 import * as Change from "../../src/record/Change.js"
 import * as HttpSink from "../../src/sink/HttpSink.js"
+import * as Sinks from "../../src/sink/Select.js"
+import { notLeader } from "../../src/sink/Sink.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 import { record, upsert } from "../unit/fixtures.js"
 
@@ -145,6 +148,31 @@ describe("HTTP sender against a real receiver", () => {
         expect(limited.state.has(record("huge").id)).toBe(false)
         expect((yield* rejected).count - before).toBe(1)
       }).pipe(Effect.scoped),
+  )
+
+  it.live(
+    "the write fence, asked as each request is written: a closed one sends nothing and reads as not the leader",
+    () =>
+      Effect.gen(function* () {
+        let open = true
+        let asked = 0
+        const send = (id: string) =>
+          HttpSink.make({ url: receiver.url, timeout: "5 seconds" }).pipe(
+            Effect.flatMap((sink) => sink.send(Pipeline.toPayload([upsert(id)]))),
+            Effect.provide(Sinks.httpClientLayer(Option.none())),
+            Effect.provideService(WriteFence, () => {
+              asked++
+              return open
+            }),
+            Effect.either,
+          )
+        expect((yield* send("a"))._tag).toBe("Right")
+        open = false
+        const refused = yield* send("b")
+        expect(refused).toEqual(Either.left(notLeader))
+        expect(asked).toBe(2)
+        expect(receiver.requests.map((r) => r.payload.upserts.map((u) => u.id))).toEqual([[record("a").id]])
+      }),
   )
 
   it.live("BATCH_MAX_BYTES bounds the bodies on the wire, and batches fill up to it", () =>
