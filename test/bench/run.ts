@@ -9,15 +9,23 @@
  * churn phase of label PATCHes (events/s processed, end-to-end lag from the PATCH response to
  * arrival). Prints a Markdown table and JSON, and writes the JSON to a file.
  *
- *   npm run bench                                   defaults of issue 7 (10,000 ConfigMaps …)
- *   npm run bench -- --configmaps 2000 --churn 5000 smaller
+ * Several controllers, and several runs of each, share one control plane and fill per scale point and
+ * take turns (A, B, A, B, …), so the load of a shared machine drifts over both alike; the table then
+ * shows each figure's median and spread (min–max) per controller, the JSON every run.
+ *
+ *   npm run bench                                   scale points a, b and c (a: 10,000 ConfigMaps …)
+ *   npm run bench -- --scale a --configmaps 2000 --churn 5000   one point, smaller
  *   npm run bench -- --controller "node --cpu-prof --cpu-prof-dir=/tmp/prof dist/main.js"
  *   npm run bench -- --cpu-prof                     profiles each run (node controllers) and summarises
+ *   npm run bench -- --scale a --runs 3 --controller "before::node /tmp/old/dist/bundle/main.mjs" \
+ *     --controller "after::node dist/bundle/main.mjs"   compares two, three runs each, alternated
  *
- * Flags: --configmaps N (10000) --namespaces N (50) --deployments N (1000) --services N (2000)
- * --data-kib N (4) --churn N (20000) --concurrency N (32) --debounce list (0,10000)
- * --controller "<command line>" (node dist/main.js; dist is built first) --watch types (unset: the
- * controller's default, every type) --settle seconds (15) --out file.json --no-build
+ * Flags: --scale list (a,b,c) --configmaps N --namespaces N --deployments N --services N --data-kib N
+ * --churn N --crds N --crd-objects N (override the points' fill) --concurrency N (32)
+ * --debounce list (10000; one run per value) --controller "[label::]<command line>" (repeatable;
+ * unset: the image's command line, the bundle under the chart's NODE_OPTIONS, built first)
+ * --runs N (1; runs of each controller per point and window) --watch types (unset: the controller's
+ * default, every type) --settle seconds (15) --out file.json --no-build
  * --cpu-prof (node controllers: profile each run, summarise the top frames)
  * --heap-snapshot (node controllers: one heap snapshot per run in the steady state, summarised)
  */
@@ -40,6 +48,7 @@ import { ControlPlane } from "../kube/ControlPlane.js"
 import { establishedConnections } from "../support/connections.js"
 import { awaitWatchCaches, createFleet, type Send } from "../support/crds.js"
 import { type BenchReceiver, CHURN_LABEL, startBenchReceiver } from "./BenchReceiver.js"
+import { asCell, type Cell, cell, type Figure, summariseCells } from "./cells.js"
 import { renderHeapSummary, summariseHeap } from "./heap.js"
 import { expectOk, type KubeLoad, makeKubeLoad, runPool } from "./KubeLoad.js"
 import { between, type Sample, sampleTree, startSampler } from "./ProcSampler.js"
@@ -52,6 +61,9 @@ const flag = (name: string): string | undefined => {
   const i = argv.indexOf(`--${name}`)
   return i >= 0 ? argv[i + 1] : undefined
 }
+/** Every value of a flag that may be given more than once, in order. */
+const flags = (name: string): Array<string> =>
+  argv.flatMap((arg, i) => (arg === `--${name}` && argv[i + 1] !== undefined ? [argv[i + 1]!] : []))
 const has = (name: string) => argv.includes(`--${name}`)
 const int = (name: string, fallback: number): number => {
   const value = flag(name)
@@ -83,6 +95,38 @@ const chartNodeOptions = (() => {
   return match?.[1] ?? ""
 })()
 const DEFAULT_CONTROLLER = `node ${chartNodeOptions} dist/bundle/main.mjs`.replace(/\s+/g, " ")
+
+/** A controller under test: its command line and the label its table columns carry. */
+interface Controller {
+  readonly label: string
+  readonly command: string
+  /** Given as `label::<command line>`: the label is shown even when it is the only controller. */
+  readonly labelled: boolean
+  /** Names its logs and profiles apart from the other controllers'. */
+  readonly tag: string
+}
+
+/** `label::<command line>`, or a bare command line, which is then its own label. */
+const parseController = (spec: string, index: number): Controller => {
+  const at = spec.indexOf("::")
+  if (at < 0) return { label: spec, command: spec, labelled: false, tag: `controller${index + 1}` }
+  const label = spec.slice(0, at).trim()
+  const command = spec.slice(at + 2).trim()
+  if (label === "" || command === "") {
+    throw new Error(`--controller: expected "label::<command line>" or a command line, got ${spec}`)
+  }
+  return { label, command, labelled: true, tag: label.replace(/[^\w.-]+/g, "_") }
+}
+
+const parseControllers = (specs: ReadonlyArray<string>): ReadonlyArray<Controller> => {
+  const controllers = (specs.length > 0 ? specs : [DEFAULT_CONTROLLER]).map(parseController)
+  const labels = controllers.map((c) => c.label)
+  const twice = labels.find((label, i) => labels.indexOf(label) !== i)
+  // Their runs are told apart by label, in the table and in the JSON.
+  if (twice !== undefined)
+    throw new Error(`--controller: two controllers labelled ${twice}; label them apart`)
+  return controllers
+}
 const startedIso = new Date().toISOString().replace(/[:.]/g, "-")
 
 /** What one scale point fills the cluster with. */
@@ -167,7 +211,8 @@ let scale: Scale = scales[0]!
 const options = {
   concurrency: Math.max(1, int("concurrency", 32)),
   debounce: (flag("debounce") ?? "10000").split(",").map((v) => Number(v.trim())),
-  controller: flag("controller") ?? DEFAULT_CONTROLLER,
+  controllers: parseControllers(flags("controller")),
+  runs: Math.max(1, int("runs", 1)),
   watch: flag("watch"),
   settleSeconds: int("settle", 15),
   out: resolve(flag("out") ?? join(os.tmpdir(), "k8s-vectordb-sync-bench", `${startedIso}.json`)),
@@ -396,6 +441,10 @@ interface ChurnResult {
 }
 
 interface RunResult {
+  /** The controller's label (its command line when unlabelled), and which of its --runs this was, from 1. */
+  readonly controller: string
+  readonly command: string
+  readonly run: number
   readonly debounceWindowMs: number
   readonly batchFlushIntervalMs: number
   readonly loadAtStart: ReturnType<typeof loadNow>
@@ -455,19 +504,25 @@ const waitFor = async (what: string, timeoutMs: number, probe: () => boolean | P
   }
 }
 
+/** Whether runs are told apart in file names and headings: more than one controller, or run, each. */
+const several = () => options.controllers.length > 1 || options.runs > 1
+
 const runController = async (
   plane: ControlPlane,
   kube: KubeLoad,
   expected: ReadonlySet<string>,
   debounceWindowMs: number,
+  controller: Controller,
+  run: number,
 ): Promise<RunResult> => {
   const loadAtStart = loadNow(plane.info.dir)
   const receiver: BenchReceiver = await startBenchReceiver(expected)
   const healthPort = await freePort()
   const apiPort = await freePort()
-  const log = join(outDir, `controller-${scale.name}-debounce-${debounceWindowMs}.log`)
-  const profDir = join(outDir, `prof-${scale.name}-debounce-${debounceWindowMs}`)
-  let command = options.controller
+  const which = `${scale.name}-debounce-${debounceWindowMs}${several() ? `-${controller.tag}-run${run}` : ""}`
+  const log = join(outDir, `controller-${which}.log`)
+  const profDir = join(outDir, `prof-${which}`)
+  let command = controller.command
   if (options.cpuProf && /^node\s/.test(command)) {
     mkdirSync(profDir, { recursive: true })
     command = command.replace(/^node\s/, `node --cpu-prof --cpu-prof-dir=${profDir} `)
@@ -728,6 +783,9 @@ const runController = async (
 
     const objects = Math.max(1, idsReceived)
     return {
+      controller: controller.label,
+      command: controller.command,
+      run,
       debounceWindowMs,
       batchFlushIntervalMs: DEFAULT_FLUSH_MS,
       loadAtStart,
@@ -775,51 +833,77 @@ const runController = async (
 
 // ---- report -----------------------------------------------------------------------------------------
 
+/** Whether the columns carry the controllers' labels: when there are several, or one was labelled. */
+const showLabels = () => options.controllers.length > 1 || options.controllers.some((c) => c.labelled)
+
+/** A column's heading: the window, after the controller's label when labels are shown. */
+const columnName = (r: RunResult) =>
+  `${showLabels() ? `${r.controller}, ` : ""}DEBOUNCE_WINDOW_MS=${r.debounceWindowMs}`
+
+/** Names one run (of a profile or heap summary): its column, and which run when there are several. */
+const runName = (r: RunResult) => `${columnName(r)}${options.runs > 1 ? `, run ${r.run}` : ""}`
+
+/** The runs of each column, one column per controller and window, in the order they first ran. */
+const columnsOf = (runs: ReadonlyArray<RunResult>): Array<Array<RunResult>> => {
+  const columns = new Map<string, Array<RunResult>>()
+  for (const r of runs) {
+    const key = JSON.stringify([r.controller, r.debounceWindowMs])
+    columns.set(key, [...(columns.get(key) ?? []), r])
+  }
+  return [...columns.values()]
+}
+
 const markdown = (report: {
   machine: Record<string, unknown>
   fill: Record<string, unknown>
   runs: ReadonlyArray<RunResult>
 }): string => {
-  const runs = report.runs
-  // A row no run has a figure for (the churn rows of a point without churn) is left out.
-  const row = (label: string, cell: (r: RunResult) => unknown) =>
-    runs.every((r) => cell(r) === undefined)
+  const columns = columnsOf(report.runs)
+  // A row no run has a figure for (the churn rows of a point without churn) is left out; with several
+  // runs a column shows each figure's median and spread.
+  const row = (label: string, figure: (r: RunResult) => Cell | Figure) => {
+    const cells = columns.map((runs) => runs.map((r) => asCell(figure(r))))
+    return cells.every((column) => column.every((c) => c === undefined))
       ? undefined
-      : `| ${label} | ${runs.map((r) => String(cell(r) ?? "n/a")).join(" | ")} |`
+      : `| ${label} | ${cells.map(summariseCells).join(" | ")} |`
+  }
   const c = (r: RunResult) => r.churn
   return [
-    `| metric | ${runs.map((r) => `DEBOUNCE_WINDOW_MS=${r.debounceWindowMs}`).join(" | ")} |`,
-    `| --- | ${runs.map(() => "---:").join(" | ")} |`,
-    row("load average at start (1/5/15 min)", (r) => r.loadAtStart.loadavg.join(" / ")),
+    `| metric | ${columns.map((runs) => columnName(runs[0]!)).join(" | ")} |`,
+    `| --- | ${columns.map(() => "---:").join(" | ")} |`,
+    row("load average at start (1/5/15 min)", (r) => {
+      const [one, five, fifteen] = r.loadAtStart.loadavg
+      return cell`${one} / ${five} / ${fifteen}`
+    }),
     row(
       "objects created / distinct ids received",
-      (r) => `${r.initialSync.objectsExpected} / ${r.initialSync.idsReceived}`,
+      (r) => cell`${r.initialSync.objectsExpected} / ${r.initialSync.idsReceived}`,
     ),
     row("time to ready (/readyz 200), s", (r) => r.readySeconds),
     row("CPU to ready, s", (r) => r.readyCpuSeconds),
     row(
       "established connections to the API server (peak / steady)",
-      (r) => `${r.apiServerConnections.peak} / ${r.apiServerConnections.steady}`,
+      (r) => cell`${r.apiServerConnections.peak} / ${r.apiServerConnections.steady}`,
     ),
     row(
       "initial sync: 50% / 99% of objects arrived, s",
-      (r) => `${r.initialSync.p50ArrivalSeconds} / ${r.initialSync.p99ArrivalSeconds}`,
+      (r) => cell`${r.initialSync.p50ArrivalSeconds} / ${r.initialSync.p99ArrivalSeconds}`,
     ),
     row("initial sync: every object arrived, s", (r) => r.initialSync.allArrivedSeconds),
     row("CPU for the initial sync (start → all arrived), s", (r) => r.initialSync.cpuSeconds),
     row("requests per synced object", (r) => r.initialSync.requestsPerObject),
     row(
       "bytes per synced object (body / with headers)",
-      (r) => `${r.initialSync.bodyBytesPerObject} / ${r.initialSync.wireBytesPerObject}`,
+      (r) => cell`${r.initialSync.bodyBytesPerObject} / ${r.initialSync.wireBytesPerObject}`,
     ),
     row("peak RSS, MiB", (r) => r.memory.peakRssMiB),
     row(
       "steady RSS after sync / after churn, MiB",
-      (r) => `${r.memory.steadyRssAfterSyncMiB} / ${r.memory.steadyRssAfterChurnMiB ?? "n/a"}`,
+      (r) => cell`${r.memory.steadyRssAfterSyncMiB} / ${r.memory.steadyRssAfterChurnMiB}`,
     ),
     row(
       "heap used after sync / after churn, MiB",
-      (r) => `${r.memory.heapUsedAfterSyncMiB ?? "n/a"} / ${r.memory.heapUsedAfterChurnMiB ?? "n/a"}`,
+      (r) => cell`${r.memory.heapUsedAfterSyncMiB} / ${r.memory.heapUsedAfterChurnMiB}`,
     ),
     row("churn: label PATCHes acknowledged by the API server, /s", (r) => c(r)?.patchesPerSecond),
     row("churn: watch events observed by the controller", (r) => c(r)?.eventsObserved),
@@ -835,29 +919,30 @@ const markdown = (report: {
     row("churn: CPU per 1,000 change events, s", (r) => c(r)?.cpuSecondsPer1000Events),
     row(
       "churn: lag PATCH response → receiver p50 / p95 / p99 / max, ms",
-      (r) => c(r) && `${c(r)!.lagMs.p50} / ${c(r)!.lagMs.p95} / ${c(r)!.lagMs.p99} / ${c(r)!.lagMs.max}`,
+      (r) => c(r) && cell`${c(r)!.lagMs.p50} / ${c(r)!.lagMs.p95} / ${c(r)!.lagMs.p99} / ${c(r)!.lagMs.max}`,
     ),
     row(
       "churn: same, minus the debounce window, ms",
       (r) =>
         c(r) &&
-        `${c(r)!.lagMinusDebounceMs.p50} / ${c(r)!.lagMinusDebounceMs.p95} / ${c(r)!.lagMinusDebounceMs.p99}`,
+        cell`${c(r)!.lagMinusDebounceMs.p50} / ${c(r)!.lagMinusDebounceMs.p95} / ${c(r)!.lagMinusDebounceMs.p99}`,
     ),
     row(
       "churn: versions delivered / coalesced away",
-      (r) => c(r) && `${c(r)!.versionsArrived} / ${c(r)!.versionsCoalesced}`,
+      (r) => c(r) && cell`${c(r)!.versionsArrived} / ${c(r)!.versionsCoalesced}`,
     ),
     row(
       "churn: requests, bytes per event",
-      (r) => c(r) && `${c(r)!.requests}, ${Math.round(c(r)!.bodyBytes / Math.max(1, c(r)!.versionsArrived))}`,
+      (r) =>
+        c(r) && cell`${c(r)!.requests}, ${Math.round(c(r)!.bodyBytes / Math.max(1, c(r)!.versionsArrived))}`,
     ),
     row("churn: peak RSS during churn, MiB", (r) => c(r)?.peakRssMiB),
     row(
       "churn: CPU s of controller / control plane (etcd, apiserver, kcm) / bench process",
       (r) =>
-        c(r) && `${c(r)!.cpuSeconds} / ${c(r)!.controlPlaneCpuSeconds} / ${c(r)!.benchProcessCpuSeconds}`,
+        c(r) && cell`${c(r)!.cpuSeconds} / ${c(r)!.controlPlaneCpuSeconds} / ${c(r)!.benchProcessCpuSeconds}`,
     ),
-    row("SIGTERM → exit (code), s", (r) => `${r.exit.stopSeconds} (${r.exit.code ?? r.exit.signal})`),
+    row("SIGTERM → exit (code), s", (r) => cell`${r.exit.stopSeconds} (${r.exit.code ?? r.exit.signal})`),
   ]
     .filter((line) => line !== undefined)
     .join("\n")
@@ -885,7 +970,7 @@ const main = async () => {
       `  other heavy processes now (figures will be noisier):\n    ${machine.loadAtStart.others.join("\n    ")}`,
     )
   }
-  if (options.build && options.controller === DEFAULT_CONTROLLER) {
+  if (options.build && options.controllers.some((c) => c.command === DEFAULT_CONTROLLER)) {
     say("▶ building the image's bundle (npm run bundle)")
     execFileSync("npm", ["run", "--silent", "bundle"], { cwd: repo, stdio: "inherit" })
   }
@@ -924,8 +1009,15 @@ const main = async () => {
       say(`  ${filled.objects} objects in ${fillInfo.seconds} s (${fillInfo.createsPerSecond}/s)`)
       const runs: Array<RunResult> = []
       for (const debounce of options.debounce) {
-        say(`▶ controller run, DEBOUNCE_WINDOW_MS=${debounce}: ${options.controller}`)
-        runs.push(await runController(plane, kube, filled.expected, debounce))
+        for (let run = 1; run <= options.runs; run++) {
+          // Controllers take turns (A, B, A, B, …) rather than each running its N in a row: load on the
+          // shared machine drifts over a point, and turns spread the drift over all of them alike.
+          for (const controller of options.controllers) {
+            const which = several() ? ` ${run}/${options.runs} of ${controller.label}` : ""
+            say(`▶ controller run${which}, DEBOUNCE_WINDOW_MS=${debounce}: ${controller.command}`)
+            runs.push(await runController(plane, kube, filled.expected, debounce, controller, run))
+          }
+        }
       }
       points.push({ scale, fill: fillInfo, runs })
     } finally {
@@ -940,18 +1032,18 @@ const main = async () => {
     points,
   }
   writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`)
+  const medians =
+    options.runs > 1
+      ? `each cell: the median of ${options.runs} runs and (min–max) where they differ; every run in the JSON\n\n`
+      : ""
   for (const point of points) {
     process.stdout.write(
-      `\n### (${point.scale.name}) ${point.scale.title}\n\nfill: ${JSON.stringify(point.fill)}\n\n` +
+      `\n### (${point.scale.name}) ${point.scale.title}\n\nfill: ${JSON.stringify(point.fill)}\n\n${medians}` +
         `${markdown({ machine, fill: point.fill, runs: point.runs })}\n`,
     )
     for (const run of point.runs) {
-      if (run.profile !== undefined) {
-        process.stdout.write(`\nCPU profile, DEBOUNCE_WINDOW_MS=${run.debounceWindowMs}: ${run.profile}\n`)
-      }
-      if (run.heap !== undefined) {
-        process.stdout.write(`\nHeap, DEBOUNCE_WINDOW_MS=${run.debounceWindowMs}: ${run.heap}\n`)
-      }
+      if (run.profile !== undefined) process.stdout.write(`\nCPU profile, ${runName(run)}: ${run.profile}\n`)
+      if (run.heap !== undefined) process.stdout.write(`\nHeap, ${runName(run)}: ${run.heap}\n`)
     }
   }
   say(`\n▶ JSON written to ${options.out}`)
