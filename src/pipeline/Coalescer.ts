@@ -12,8 +12,6 @@ import { DueHeap } from "./DueHeap.js"
 import { HandedOver } from "./HandedOver.js"
 import type { Fingerprint, Keyed, KeyedCodec } from "./KeyedCodec.js"
 
-export { type Fingerprint, instanceCodec, type Keyed, type KeyedCodec } from "./KeyedCodec.js"
-
 export interface CoalescerOptions {
   /** An upsert is ripe once its id has been quiet this long. */
   readonly debounceWindowMs: number

@@ -11,9 +11,10 @@
  */
 import { Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import type { Change } from "../record/Change.js"
-import { type Batch, Coalescer, type CoalescerOptions, type Keyed, type KeyedCodec } from "./Coalescer.js"
+import { type Batch, Coalescer, type CoalescerOptions } from "./Coalescer.js"
+import type { Keyed, KeyedCodec } from "./KeyedCodec.js"
 
-export type { Batch, CoalescerOptions, Keyed, KeyedCodec } from "./Coalescer.js"
+export type { Batch, CoalescerOptions } from "./Coalescer.js"
 
 export interface KeyedBatches<C extends Keyed = Change> {
   /** Never blocks: each change merges into the pending entry of its id, in order. */

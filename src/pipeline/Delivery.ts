@@ -17,9 +17,9 @@ import { Clock, Data, Duration, Effect, Metric, Schedule } from "effect"
 import { isLeader } from "../leader/Leadership.js"
 import * as Metrics from "../metrics/Metrics.js"
 import * as Backoff from "../schedule/Backoff.js"
-import type { SinkError, SinkRejected } from "../sink/Sink.js"
-import { notLeader, type SinkUnavailable } from "../sink/Sink.js"
-import type { Batch, Keyed, KeyedBatches, KeyedCodec } from "./DebounceBatch.js"
+import { notLeader, type SinkError, type SinkRejected, type SinkUnavailable } from "../sink/Sink.js"
+import type { Batch, KeyedBatches } from "./DebounceBatch.js"
+import type { Keyed, KeyedCodec } from "./KeyedCodec.js"
 
 /** What a pipeline delivers and how: the keys of its changes and one attempt at sending a batch. */
 export interface Delivery<C extends Keyed> {

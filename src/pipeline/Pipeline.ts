@@ -23,9 +23,10 @@ import type { Change } from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import { fromBatch, type SyncPayload } from "../record/Payload.js"
 import { InstanceSink } from "../sink/Sink.js"
-import { type Batch, instanceCodec, type Keyed } from "./Coalescer.js"
+import type { Batch } from "./Coalescer.js"
 import * as DebounceBatch from "./DebounceBatch.js"
 import * as Delivery from "./Delivery.js"
+import { instanceCodec, type Keyed } from "./KeyedCodec.js"
 
 export interface PipelineOptions extends DebounceBatch.CoalescerOptions, Delivery.RetryOptions {
   /** How long the final flush may take once the pipeline is interrupted. */

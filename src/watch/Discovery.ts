@@ -31,7 +31,6 @@ import {
 } from "./DiscoveryResult.js"
 
 // The result's model and the pure reading stay reachable as `Discovery.*` (the library's namespace).
-export * from "./DiscoveryResult.js"
 
 export interface DiscoverOptions {
   /**

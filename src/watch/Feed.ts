@@ -8,7 +8,7 @@ import type * as Change from "../record/Change.js"
 import type * as Store from "./Store.js"
 import type { TypeStatus } from "./TypeStatus.js"
 import type * as TypeWatch from "./TypeWatch.js"
-import type { WatchEvent } from "./Watcher.js"
+import type { WatchEvent } from "./WatchEvent.js"
 import type { ListOutcome } from "./WatchStream.js"
 
 /** What the feed needs to know of a type: its stable name, for metrics and logs. */

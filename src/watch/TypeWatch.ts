@@ -8,8 +8,9 @@ import { Duration, Effect, Option, type Stream } from "effect"
 import type { KubeClient } from "../kube/KubeClient.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { fixed, type Pause, backoff as scheduleNext } from "./Backoff.js"
-import type { WatchEvent, WatchTarget } from "./Watcher.js"
+import type { WatchEvent } from "./WatchEvent.js"
 import * as WatchStream from "./WatchStream.js"
+import type { WatchTarget } from "./WatchTarget.js"
 
 export interface TypeWatchOptions extends WatchStream.WatchStreamOptions {
   readonly initialBackoff?: Duration.DurationInput

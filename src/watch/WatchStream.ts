@@ -13,7 +13,10 @@ import { ListPage, MediaType, watchQuery } from "../kube/KubeWatch.js"
 import type * as LineReader from "../kube/LineReader.js"
 import { type BackoffOptions, unfoldPaced } from "./Backoff.js"
 import { type ListSlots, unbounded as unboundedSlots } from "./ListSlots.js"
+import type { WatchEvent } from "./WatchEvent.js"
 import * as Watcher from "./Watcher.js"
+import { readError } from "./WatchLine.js"
+import { collectionPath, type WatchTarget } from "./WatchTarget.js"
 
 export interface WatchStreamOptions {
   /** LIST page size. */
@@ -34,7 +37,7 @@ export interface WatchStreamOptions {
   /** Watch a namespaced type in this namespace only (`WATCH_NAMESPACES` naming one). */
   readonly namespace?: string
   /** How long the request after a failed one waits (see `TypeWatch`); none: at once. */
-  readonly pacing?: BackoffOptions<Watcher.WatchEvent>
+  readonly pacing?: BackoffOptions<WatchEvent>
 }
 
 export interface ListOutcome {
@@ -65,16 +68,16 @@ interface RelistState {
 }
 
 export interface WatchStream {
-  readonly events: Stream.Stream<Watcher.WatchEvent>
+  readonly events: Stream.Stream<WatchEvent>
   readonly relists: Relists
 }
 
 export const make = (
-  target: Watcher.WatchTarget,
+  target: WatchTarget,
   options: WatchStreamOptions = {},
 ): Effect.Effect<WatchStream, never, KubeClient> =>
   Effect.map(KubeClient, (client) => {
-    const path = Watcher.collectionPath(target, options.namespace)
+    const path = collectionPath(target, options.namespace)
     const labelSelector = options.labelSelector
     const pageSize = options.pageSize ?? 500
     const watchTimeout = Duration.toSeconds(options.watchTimeout ?? Duration.minutes(5))
@@ -175,7 +178,7 @@ export const make = (
             if (relistedByAbort) return Watcher.Outcome.Relist()
             return cause === "idle"
               ? Watcher.Outcome.Idle()
-              : Watcher.Outcome.Failed({ error: Watcher.readError(path, cause) })
+              : Watcher.Outcome.Failed({ error: readError(path, cause) })
           },
         }),
       )

@@ -18,9 +18,6 @@ import { type Metadata, WatchEvent } from "./WatchEvent.js"
 import { decodeLine } from "./WatchLine.js"
 
 // Their own modules now; still reachable as `Watcher.*` (the library's namespace).
-export { type Metadata, type RestartReason, WatchEvent } from "./WatchEvent.js"
-export { readError } from "./WatchLine.js"
-export { collectionPath, customResourceDefinitions, type WatchTarget } from "./WatchTarget.js"
 
 export type Phase = Data.TaggedEnum<{
   /** Nothing listed yet, or the last list is void: a list is next. */

@@ -30,7 +30,7 @@ import { apiVersionOf } from "../record/Instance.js"
 import type { RecordKeys } from "../record/KeyFilter.js"
 import * as Backoff from "../schedule/Backoff.js"
 import { Crds } from "./Crds.js"
-import { groupOf } from "./Discovery.js"
+import { groupOf } from "./DiscoveryResult.js"
 import * as Feed from "./Feed.js"
 import * as ListSlots from "./ListSlots.js"
 import * as NamespaceOptOuts from "./NamespaceOptOuts.js"
@@ -39,7 +39,8 @@ import { type RelistOutcome, relistTypes } from "./Relist.js"
 import * as Store from "./Store.js"
 import * as TypeStatuses from "./TypeStatus.js"
 import * as TypeWatch from "./TypeWatch.js"
-import type { Metadata, WatchTarget } from "./Watcher.js"
+import type { Metadata } from "./WatchEvent.js"
+import type { WatchTarget } from "./WatchTarget.js"
 
 export interface DiscoveredType extends WatchTarget {
   /** Stable name of the type (`deployments.apps`, `configmaps`). */

@@ -10,7 +10,8 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { afterAll } from "vitest"
 import { KubeClient } from "../../src/kube/index.js"
-import { type DiscoveryResult, discover, discoverWith, type WatchedType } from "../../src/watch/Discovery.js"
+import { discover, discoverWith } from "../../src/watch/Discovery.js"
+import type { DiscoveryResult, WatchedType } from "../../src/watch/DiscoveryResult.js"
 import { adminRequest, expectStatus, kubeContext, waitUntil } from "../kube/harness.js"
 
 const suffix = randomBytes(4).toString("hex")

@@ -7,6 +7,7 @@ import { Duration, Option } from "effect"
 import { KubeApiError, KubeTransportError } from "../../../src/kube/KubeError.js"
 import { backoff } from "../../../src/watch/Backoff.js"
 import { pauseOf } from "../../../src/watch/TypeWatch.js"
+import type { WatchEvent } from "../../../src/watch/WatchEvent.js"
 import {
   initial,
   isListing,
@@ -17,7 +18,6 @@ import {
   request,
   type State,
   transition,
-  type WatchEvent,
 } from "../../../src/watch/Watcher.js"
 
 const path = "/api/v1/configmaps"
