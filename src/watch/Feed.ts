@@ -45,8 +45,9 @@ export const make = ({ offer, update }: FeedOptions) => {
         const listed = store.apply(event, changes)
         if (listed !== undefined) effects.push(onListed(id, type, watch, listed))
       }
-      const counted = changes.length === 0 ? Effect.void : offerCounted(type, changes, upserts, deletes)
-      return effects.length === 0 ? counted : Effect.zipRight(counted, Effect.all(effects, { discard: true }))
+      let handled = changes.length === 0 ? Effect.void : offerCounted(type, changes, upserts, deletes)
+      for (const effect of effects) handled = Effect.zipRight(handled, effect)
+      return handled
     }
     return Effect.scoped(
       Effect.flatMap(Stream.toPull(watch.events), (pull) => Effect.forever(Effect.flatMap(pull, handle))),
@@ -88,8 +89,11 @@ export const make = ({ offer, update }: FeedOptions) => {
     update(id, (s) => ({ ...s, phase: "synced", synced: true, objects: outcome.objects })).pipe(
       Effect.zipRight(watch.relists.listed(outcome)),
       Effect.zipRight(
-        Effect.logDebug("listed").pipe(
-          Effect.annotateLogs({ type: type.key, objects: outcome.objects, deletes: outcome.deletes }),
+        Effect.whenLogLevel(
+          Effect.logDebug("listed").pipe(
+            Effect.annotateLogs({ type: type.key, objects: outcome.objects, deletes: outcome.deletes }),
+          ),
+          LogLevel.Debug,
         ),
       ),
     )

@@ -200,7 +200,14 @@ export const make = (
       }
     }
 
-    const next = (state: Watcher.State) =>
+    /**
+     * One step of the stream: requests until the outcome means events (as kube-rs's watcher
+     * trampolines its step). A step with nothing to say (a WATCH reopened, a bookmark) would cost
+     * a round through the stream for nothing, and at a thousand types those rounds add up.
+     */
+    const next = (
+      state: Watcher.State,
+    ): Effect.Effect<Option.Option<readonly [Chunk.Chunk<WatchEvent>, Watcher.State]>> =>
       Effect.flatMap(perform(state), (outcome) => {
         if (outcome._tag === "Relist") relisting.handled = relisting.asked
         const result = Watcher.transition(path, state, outcome)
@@ -208,11 +215,17 @@ export const make = (
         if (state.phase._tag === "Empty" && result.state.phase._tag !== "Empty") {
           relisting.coveredByList = relisting.handled
         }
-        const cleanup = Effect.zipRight(
-          Watcher.isOpen(result.state) ? Effect.void : closeRequest,
-          Watcher.isListing(result.state) ? Effect.void : freeSlot,
-        )
-        return Effect.as(cleanup, Option.some([Chunk.fromIterable(result.events), result.state] as const))
+        const then =
+          result.events.length === 0
+            ? Effect.suspend(() => next(result.state))
+            : Effect.succeed(Option.some([Chunk.unsafeFromArray(result.events), result.state] as const))
+        // Cleanup only where there is something to clean up: this runs for every network read.
+        const closing = !Watcher.isOpen(result.state) && requestScope !== undefined
+        const freeing = !Watcher.isListing(result.state) && releaseSlot !== undefined
+        if (!closing && !freeing) return then
+        const cleanup =
+          closing && freeing ? Effect.zipRight(closeRequest, freeSlot) : closing ? closeRequest : freeSlot
+        return Effect.zipRight(cleanup, then)
       })
 
     const initial = Watcher.initial(options.watchList ?? true)
