@@ -50,7 +50,14 @@ export const make = ({ offer, update }: FeedOptions) => {
       return handled
     }
     return Effect.scoped(
-      Effect.flatMap(Stream.toPull(watch.events), (pull) => Effect.forever(Effect.flatMap(pull, handle))),
+      Effect.flatMap(Stream.toPull(watch.events), (pull) => {
+        // Not `Effect.forever`, which yields to the scheduler after every round: each round waits
+        // on the network already, and the runtime yields by itself after enough operations.
+        const loop: Effect.Effect<never, Option.Option<never>> = Effect.flatMap(pull, (chunk) =>
+          Effect.zipRight(handle(chunk), loop),
+        )
+        return loop
+      }),
     ).pipe(Effect.ignore)
   }
 
