@@ -70,8 +70,16 @@ describe("receiver outage", () => {
       upserts: await controller.metric("vectordb_sync_upserts_sent_total", labels),
       deletes: await controller.metric("vectordb_sync_deletes_sent_total", labels),
     })
-    const requestsBefore = receiver.requests.length
-    const before = await counters()
+    // The controller watches the whole cluster, where other tests make changes too: take the
+    // receiver's count and the controller's counters at a quiet moment, so that no request is
+    // answered between the two snapshots and the 503s that follow.
+    let requestsBefore: number
+    let before: Awaited<ReturnType<typeof counters>>
+    do {
+      requestsBefore = receiver.requests.length
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      before = await counters()
+    } while (receiver.requests.length !== requestsBefore)
 
     // Phase 1: the receiver answers 503 to everything.
     const outageStarted = Date.now()
