@@ -23,7 +23,7 @@ import { adminRequest, createNamespace, deleteNamespace, expectStatus, kubeConte
 import { eventually, fastConfig } from "../support/controller.js"
 import { differences } from "../support/convergence.js"
 import { configMaps, converge, mustCreate, pool, remove } from "../support/faults/churn.js"
-import { freePort, killAll, logLines, type Spawned, spawnController } from "../support/process.js"
+import { killAll, logLines, type Started, startReady } from "../support/process.js"
 import { parsePrometheusText, sampleValue } from "../support/prometheus.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
@@ -69,37 +69,8 @@ const readCheckpoint = async (name: string) => {
   return { ids: new Set(ids), parts: count }
 }
 
-interface Started extends Spawned {
-  readonly healthUrl: string
-  readonly apiUrl: string
-}
-
-const startProcess = async (receiver: Receiver, env: Record<string, string>): Promise<Started> => {
-  const healthPort = await freePort()
-  const apiPort = await freePort()
-  const spawned = spawnController({
-    KUBECONFIG: kubeContext().adminKubeconfig,
-    INSTANCES_ENDPOINT: receiver.url,
-    WATCH_RESOURCE_TYPES: "configmaps",
-    HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
-    API_BIND_ADDRESS: `127.0.0.1:${apiPort}`,
-    DEBOUNCE_WINDOW_MS: "200",
-    DEBOUNCE_MAX_WAIT_MS: "2000",
-    BATCH_FLUSH_INTERVAL_MS: "100",
-    BATCH_MAX_SIZE: "500",
-    RETRY_INITIAL_BACKOFF_MS: "100",
-    RETRY_MAX_BACKOFF_MS: "1000",
-    SHUTDOWN_TIMEOUT_MS: "10000",
-    CHECKPOINT: "true",
-    ...env,
-  })
-  const healthUrl = `http://127.0.0.1:${healthPort}`
-  await eventually(
-    async () => (await fetch(`${healthUrl}/readyz`).catch(() => undefined))?.status === 200,
-    () => `never ready: ${spawned.stderr().slice(-2_000)}`,
-  )
-  return { ...spawned, healthUrl, apiUrl: `http://127.0.0.1:${apiPort}` }
-}
+const startProcess = (receiver: Receiver, env: Record<string, string>): Promise<Started> =>
+  startReady(receiver.url, { BATCH_MAX_SIZE: "500", CHECKPOINT: "true", ...env })
 
 const idOf = (ns: string, name: string) => `${ns}/v1/ConfigMap/${name}`
 const deletedAtReceiver = (receiver: Receiver) =>

@@ -5,8 +5,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { once } from "node:events"
+import { kubeContext } from "../kube/harness.js"
+import { eventually } from "./controller.js"
+import { freePort } from "./ports.js"
 
-export { freePort } from "./ports.js"
+export { freePort }
 
 /** Compiles src/ to dist/ (what `npm start` runs); a type error fails the test file. */
 export const buildDist = (): void => {
@@ -45,6 +48,40 @@ export const spawnController = (env: Record<string, string>): Spawned => {
     return { code: code as number | null, signal: signal as NodeJS.Signals | null, at: Date.now() }
   })
   return { child, stdout: () => stdout, stderr: () => stderr, exit }
+}
+
+export interface Started extends Spawned {
+  readonly healthUrl: string
+  readonly apiUrl: string
+}
+
+/**
+ * The controller process on the test cluster's ConfigMaps, with short windows and retries, sending
+ * to `receiverUrl`; resolves once `/readyz` answers 200. `env` adds to or overrides the defaults.
+ */
+export const startReady = async (receiverUrl: string, env: Record<string, string> = {}): Promise<Started> => {
+  const healthPort = await freePort()
+  const apiPort = await freePort()
+  const spawned = spawnController({
+    KUBECONFIG: kubeContext().adminKubeconfig,
+    INSTANCES_ENDPOINT: receiverUrl,
+    WATCH_RESOURCE_TYPES: "configmaps",
+    HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
+    API_BIND_ADDRESS: `127.0.0.1:${apiPort}`,
+    DEBOUNCE_WINDOW_MS: "200",
+    DEBOUNCE_MAX_WAIT_MS: "2000",
+    BATCH_FLUSH_INTERVAL_MS: "100",
+    RETRY_INITIAL_BACKOFF_MS: "100",
+    RETRY_MAX_BACKOFF_MS: "1000",
+    SHUTDOWN_TIMEOUT_MS: "10000",
+    ...env,
+  })
+  const healthUrl = `http://127.0.0.1:${healthPort}`
+  await eventually(
+    async () => (await fetch(`${healthUrl}/readyz`).catch(() => undefined))?.status === 200,
+    () => `never ready: ${spawned.stderr().slice(-2_000)}`,
+  )
+  return { ...spawned, healthUrl, apiUrl: `http://127.0.0.1:${apiPort}` }
 }
 
 /** SIGKILLs every process this module spawned that is still running (for afterAll). */

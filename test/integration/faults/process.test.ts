@@ -22,11 +22,11 @@ import {
 } from "../../support/faults/churn.js"
 import {
   buildDist,
-  freePort,
   killAll,
   logLines,
-  type Spawned,
+  type Started,
   spawnController,
+  startReady,
 } from "../../support/process.js"
 import { parsePrometheusText, sampleValue } from "../../support/prometheus.js"
 import { type Receiver, startReceiver } from "../../support/Receiver.js"
@@ -43,34 +43,8 @@ beforeAll(() => {
 }, 120_000)
 afterAll(() => killAll())
 
-interface Started extends Spawned {
-  readonly apiUrl: string
-}
-
-const startProcess = async (receiver: Receiver, extra: Record<string, string> = {}): Promise<Started> => {
-  const healthPort = await freePort()
-  const apiPort = await freePort()
-  const spawned = spawnController({
-    KUBECONFIG: kubeContext().adminKubeconfig,
-    INSTANCES_ENDPOINT: receiver.url,
-    WATCH_RESOURCE_TYPES: "configmaps",
-    HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
-    API_BIND_ADDRESS: `127.0.0.1:${apiPort}`,
-    DEBOUNCE_WINDOW_MS: "200",
-    DEBOUNCE_MAX_WAIT_MS: "2000",
-    BATCH_FLUSH_INTERVAL_MS: "100",
-    RETRY_INITIAL_BACKOFF_MS: "100",
-    RETRY_MAX_BACKOFF_MS: "1000",
-    SHUTDOWN_TIMEOUT_MS: "10000",
-    RESYNC_TOKEN_FILE: resyncTokenFile,
-    ...extra,
-  })
-  await eventually(
-    async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.status === 200,
-    () => `never ready: ${spawned.stderr().slice(-2_000)}`,
-  )
-  return { ...spawned, apiUrl: `http://127.0.0.1:${apiPort}` }
-}
+const startProcess = (receiver: Receiver, extra: Record<string, string> = {}): Promise<Started> =>
+  startReady(receiver.url, { RESYNC_TOKEN_FILE: resyncTokenFile, ...extra })
 
 describe("controller process faults", () => {
   it("SIGKILL and restart with CHECKPOINT=false: converges for everything that exists; deletes made while it was dead stay downstream, and a resync cannot fix that", async () => {
