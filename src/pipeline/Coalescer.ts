@@ -200,8 +200,7 @@ export class Coalescer<C extends Keyed = Change> {
 
   /** When `take` may next return something (absent new offers); `Infinity` when nothing is pending. */
   nextWake(now: number): number {
-    this.promote(now)
-    if ((this.closed && this.size > 0) || this.deletes.size > 0) return now
+    if (this.hasBatch(now)) return now
     let wake = Number.POSITIVE_INFINITY
     const oldest = this.ripe.values().next()
     if (!oldest.done) wake = oldest.value.dueAt + this.options.batchFlushIntervalMs

@@ -58,6 +58,14 @@ export const make = <C extends Keyed>(
     // Capacity one: any number of offers while the consumer is busy collapse into a single wake-up.
     const wakeUp = yield* Queue.sliding<void>(1)
     const notify = Queue.offer(wakeUp, undefined)
+    /**
+     * When the waiting consumer wakes by itself; `-Infinity` while it is not waiting (it reads the
+     * state before it waits again). An offer wakes it only when it makes something due earlier:
+     * most upserts are due a debounce window later, and waking for each would cost a timer and
+     * a fiber per change.
+     */
+    let wakesAt = Number.NEGATIVE_INFINITY
+    const notifyIfEarlier = (now: number) => (state.nextWake(now) < wakesAt ? notify : Effect.void)
 
     /** The next batch, waiting as the rules say; `None` once closed and empty. */
     const take: Effect.Effect<Option.Option<Batch<C>>> = Effect.suspend(() =>
@@ -69,11 +77,18 @@ export const make = <C extends Keyed>(
           return Effect.succeedSome(batch)
         }
         const wake = state.nextWake(now)
+        wakesAt = wake
         const woken = Queue.take(wakeUp)
         const wait = Number.isFinite(wake)
           ? Effect.timeoutOption(woken, Duration.millis(Math.max(1, wake - now)))
           : woken
-        return Effect.zipRight(wait, take)
+        return Effect.zipRight(
+          wait,
+          Effect.suspend(() => {
+            wakesAt = Number.NEGATIVE_INFINITY
+            return take
+          }),
+        )
       }),
     )
 
@@ -88,7 +103,7 @@ export const make = <C extends Keyed>(
       offerAll: (changes) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           for (const change of changes) state.offer(change, now)
-          return notify
+          return notifyIfEarlier(now)
         }),
       // A batch leaves the state and becomes in flight in one synchronous step: interruption finds
       // it in one place or the other.
