@@ -27,6 +27,13 @@ export interface Head {
 
 /** Lines waiting beyond this many pause the response until they are read (HTTP/2 flow control then holds the server). */
 const HIGH_WATER_LINES = 1_000
+/**
+ * How long the reader lets lines gather after the first one arrives. A busy type's server writes
+ * one DATA frame per event, and each wake of the reader costs the whole per-read path (the watch
+ * step, the store, the queue, the pipeline), so at hundreds of events a second waking per frame
+ * costs more than the events. A few milliseconds are nothing next to the debounce window.
+ */
+const GATHER_MS = 20
 /** An error answer's body is kept up to this many characters (it is a Status, usually small). */
 const ERROR_BODY_LIMIT = 64 * 1024
 
@@ -60,19 +67,17 @@ class Receiver implements Dispatcher.DispatchHandler {
     wake?.()
   }
 
-  private scheduled = false
-  /**
-   * Wakes the reader once the current burst of network data has been delivered. HTTP/2 hands over
-   * one DATA frame at a time and a watch's server writes a frame per event, so waking on each frame
-   * would run the reader once per event; after the burst it runs once for all of them.
-   */
+  private gathering: ReturnType<typeof setTimeout> | undefined
+  /** Wakes the reader `GATHER_MS` after the first of a run of lines, so that it takes them together. */
   private notifySoon(): void {
-    if (this.scheduled) return
-    this.scheduled = true
-    setImmediate(() => {
-      this.scheduled = false
-      this.notify()
-    })
+    if (this.gathering !== undefined) return
+    this.gathering = setTimeout(this.wakeNow, GATHER_MS)
+  }
+
+  private readonly wakeNow = (): void => {
+    clearTimeout(this.gathering)
+    this.gathering = undefined
+    this.notify()
   }
 
   abort(): void {
@@ -118,8 +123,10 @@ class Receiver implements Dispatcher.DispatchHandler {
     const parts = (this.carry + this.decoder.write(chunk)).split("\n")
     this.carry = parts.pop() ?? ""
     for (const line of parts) if (line.trim() !== "") this.lines.push(line)
-    if (this.lines.length > HIGH_WATER_LINES) controller.pause()
-    if (this.lines.length > 0) this.notifySoon()
+    if (this.lines.length > HIGH_WATER_LINES) {
+      controller.pause()
+      this.wakeNow()
+    } else if (this.lines.length > 0) this.notifySoon()
   }
 
   onResponseEnd(): void {
@@ -131,13 +138,13 @@ class Receiver implements Dispatcher.DispatchHandler {
       else this.errorBody += rest
     }
     this.ended = true
-    this.notify()
+    this.wakeNow()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     clearTimeout(this.timer)
     this.failure = error
-    this.notify()
+    this.wakeNow()
   }
 }
 
