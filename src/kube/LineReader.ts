@@ -28,12 +28,16 @@ export interface Head {
 /** Lines waiting beyond this many pause the response until they are read (HTTP/2 flow control then holds the server). */
 const HIGH_WATER_LINES = 1_000
 /**
- * How long the reader lets lines gather after the first one arrives. A busy type's server writes
- * one DATA frame per event, and each wake of the reader costs the whole per-read path (the watch
- * step, the store, the queue, the pipeline), so at hundreds of events a second waking per frame
- * costs more than the events. A few milliseconds are nothing next to the debounce window.
+ * A busy reader is woken at most once per this many milliseconds. A busy type's server writes one
+ * DATA frame per event, and each wake of the reader costs the whole per-read path (the watch step,
+ * the store, the queue, the pipeline): at hundreds of events a second, waking per frame costs more
+ * than the events. Only a reader woken several times in quick succession is held back, so a list,
+ * its closing bookmark or a lone change go through at once; a few milliseconds under load are
+ * nothing next to the debounce window.
  */
-const GATHER_MS = 20
+const WAKE_INTERVAL_MS = 20
+/** Wakes within `WAKE_INTERVAL_MS` of each other that make a reader "busy". */
+const RAPID_WAKES = 2
 /** An error answer's body is kept up to this many characters (it is a Status, usually small). */
 const ERROR_BODY_LIMIT = 64 * 1024
 
@@ -67,16 +71,31 @@ class Receiver implements Dispatcher.DispatchHandler {
     wake?.()
   }
 
-  private gathering: ReturnType<typeof setTimeout> | undefined
-  /** Wakes the reader `GATHER_MS` after the first of a run of lines, so that it takes them together. */
+  /** Cancels the wake that is scheduled, if any. */
+  private scheduledWake: (() => void) | undefined
+  private lastWake = Number.NEGATIVE_INFINITY
+  private rapidWakes = 0
+
+  /** Wakes the reader after the current burst of frames; a busy reader no sooner than `WAKE_INTERVAL_MS` after its last wake. */
   private notifySoon(): void {
-    if (this.gathering !== undefined) return
-    this.gathering = setTimeout(this.wakeNow, GATHER_MS)
+    if (this.scheduledWake !== undefined) return
+    const sinceLast = performance.now() - this.lastWake
+    if (sinceLast >= WAKE_INTERVAL_MS) this.rapidWakes = 0
+    if (this.rapidWakes >= RAPID_WAKES) {
+      const timer = setTimeout(this.wakeNow, WAKE_INTERVAL_MS - sinceLast)
+      this.scheduledWake = () => clearTimeout(timer)
+    } else {
+      const immediate = setImmediate(this.wakeNow)
+      this.scheduledWake = () => clearImmediate(immediate)
+    }
   }
 
   private readonly wakeNow = (): void => {
-    clearTimeout(this.gathering)
-    this.gathering = undefined
+    this.scheduledWake?.()
+    this.scheduledWake = undefined
+    const now = performance.now()
+    if (now - this.lastWake < WAKE_INTERVAL_MS) this.rapidWakes++
+    this.lastWake = now
     this.notify()
   }
 
@@ -98,12 +117,15 @@ class Receiver implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(
-    _controller: Dispatcher.DispatchController,
+    controller: Dispatcher.DispatchController,
     status: number,
     headers: Head["headers"],
   ): void {
     if (status < 200) return // informational
     this.head = { status, headers }
+    // The parsed headers are all we read; the raw copy (a Buffer per name and value) would live as
+    // long as the watch, a dozen Buffers per watched type.
+    controller.rawHeaders = null
     if (this.idleMs > 0 && status < 300) {
       this.timer = setTimeout(() => {
         this.idle = true

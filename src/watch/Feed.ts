@@ -23,6 +23,12 @@ export interface FeedOptions {
   readonly update: (id: string, f: (status: TypeStatus) => TypeStatus) => Effect.Effect<void>
 }
 
+/** A type's counts of the changes its events meant. */
+interface EventCounters {
+  readonly upserts: Metric.Metric.Counter<number>
+  readonly deletes: Metric.Metric.Counter<number>
+}
+
 export const make = ({ offer, update }: FeedOptions) => {
   /**
    * Runs a type's events into its store and the change queue. The hot path works a chunk (one
@@ -32,8 +38,15 @@ export const make = ({ offer, update }: FeedOptions) => {
    * costs heap (see `TypeWatch`).
    */
   const run = (id: string, type: TypeKey, watch: TypeWatch.TypeWatch, store: Store.Store) => {
-    const upserts = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Upsert")
-    const deletes = Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Delete")
+    // Tagged on first use: most of a thousand watched types never see an event after their list.
+    let counters: EventCounters | undefined
+    const countersOf = () => {
+      counters ??= {
+        upserts: Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Upsert"),
+        deletes: Metric.tagged(Metric.tagged(watchEvents, "type", type.key), "op", "Delete"),
+      }
+      return counters
+    }
     const handle = (chunk: Chunk.Chunk<WatchEvent>): Effect.Effect<void> => {
       const changes: Array<Change.Change> = []
       const effects: Array<Effect.Effect<void>> = []
@@ -45,7 +58,7 @@ export const make = ({ offer, update }: FeedOptions) => {
         const listed = store.apply(event, changes)
         if (listed !== undefined) effects.push(onListed(id, type, watch, listed))
       }
-      let handled = changes.length === 0 ? Effect.void : offerCounted(type, changes, upserts, deletes)
+      let handled = changes.length === 0 ? Effect.void : offerCounted(type, changes, countersOf())
       for (const effect of effects) handled = Effect.zipRight(handled, effect)
       return handled
     }
@@ -64,8 +77,7 @@ export const make = ({ offer, update }: FeedOptions) => {
   const offerCounted = (
     type: TypeKey,
     changes: ReadonlyArray<Change.Change>,
-    upserts: Metric.Metric.Counter<number>,
-    deletes: Metric.Metric.Counter<number>,
+    { upserts, deletes }: EventCounters,
   ) => {
     let upserted = 0
     for (const change of changes) if (change._tag === "Upsert") upserted++

@@ -48,21 +48,33 @@ export const pauseOf =
     )
   }
 
+/**
+ * Makes the watches of many types with the same options. The backoff is built once here, not per
+ * type: a Schedule is a value, and each stream drives it with a driver of its own.
+ */
+export const maker = (
+  options: TypeWatchOptions = {},
+): ((target: WatchTarget) => Effect.Effect<TypeWatch, never, KubeClient>) => {
+  const streamOptions: WatchStream.WatchStreamOptions = {
+    ...options,
+    pacing: {
+      schedule: Backoff.exponential({
+        initial: options.initialBackoff ?? WATCH_BACKOFF.initial,
+        max: options.maxBackoff ?? WATCH_BACKOFF.max,
+      }),
+      healthyAfter: options.healthyAfter ?? WATCH_BACKOFF.healthyAfter,
+      pauseOf: pauseOf(Duration.decode(options.forbiddenRetry ?? Duration.minutes(5))),
+    },
+  }
+  return (target) =>
+    Effect.map(WatchStream.make(target, streamOptions), (watch) => ({
+      target,
+      relists: watch.relists,
+      events: watch.events,
+    }))
+}
+
 export const make = (
   target: WatchTarget,
   options: TypeWatchOptions = {},
-): Effect.Effect<TypeWatch, never, KubeClient> =>
-  Effect.map(
-    WatchStream.make(target, {
-      ...options,
-      pacing: {
-        schedule: Backoff.exponential({
-          initial: options.initialBackoff ?? WATCH_BACKOFF.initial,
-          max: options.maxBackoff ?? WATCH_BACKOFF.max,
-        }),
-        healthyAfter: options.healthyAfter ?? WATCH_BACKOFF.healthyAfter,
-        pauseOf: pauseOf(Duration.decode(options.forbiddenRetry ?? Duration.minutes(5))),
-      },
-    }),
-    (watch) => ({ target, relists: watch.relists, events: watch.events }),
-  )
+): Effect.Effect<TypeWatch, never, KubeClient> => maker(options)(target)

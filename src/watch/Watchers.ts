@@ -129,11 +129,12 @@ export const make = (
     }
 
     const feed = Feed.make({ offer, update: statuses.update })
+    const makeTypeWatch = TypeWatch.maker(typeWatchOptions)
 
     const start = (type: DiscoveredType) =>
       Effect.gen(function* () {
         const id = identity(type)
-        const watch = yield* TypeWatch.make(type, typeWatchOptions)
+        const watch = yield* makeTypeWatch(type)
         const store = Store.make(type, admits, options.recordKeys)
         const startedAt = yield* Clock.currentTimeMillis
         running.set(id, { watch, store })
