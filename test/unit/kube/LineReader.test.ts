@@ -113,4 +113,30 @@ describe("LineReader", () => {
       expect(server.state.aborted).toBe(true)
     }),
   )
+  it.effect("a reader woken in quick succession is held back, so that one read takes many lines", () =>
+    Effect.gen(function* () {
+      const server = manual(200)
+      const opened = yield* LineReader.open(server.dispatcher, request, 0)
+      // A busy watch: one line per millisecond, each its own network read.
+      let sent = 0
+      const writer = setInterval(() => {
+        server.data(`{"n":${sent++}}\n`)
+        if (sent === 100) {
+          clearInterval(writer)
+          server.end()
+        }
+      }, 1)
+      let reads = 0
+      let lines = 0
+      for (;;) {
+        const batch = yield* opened.reader.next
+        if (batch === undefined) break
+        reads++
+        lines += batch.length
+      }
+      expect(lines).toBe(100)
+      // Woken per network read, it would read about 100 times.
+      expect(reads).toBeLessThan(30)
+    }),
+  )
 })
