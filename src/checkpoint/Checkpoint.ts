@@ -25,7 +25,6 @@ import {
   Queue,
   Ref,
   Schedule,
-  Stream,
 } from "effect"
 import { SyncConfig } from "../config/Config.js"
 import { KubeClient } from "../kube/KubeClient.js"
@@ -37,6 +36,7 @@ import { type Pipeline, SyncPipeline } from "../pipeline/Pipeline.js"
 import * as Change from "../record/Change.js"
 import { ChangeQueue } from "../record/ChangeQueue.js"
 import * as Backoff from "../schedule/Backoff.js"
+import * as CostSpaced from "../schedule/CostSpaced.js"
 import { Watchers, type WatchersShape } from "../watch/Watchers.js"
 import * as Codec from "./Codec.js"
 import { goneIds } from "./Gone.js"
@@ -55,6 +55,9 @@ export interface CheckpointOptions {
   /** How often readiness is checked before the start-up deletes. Default 1 s. */
   readonly readyPoll?: Duration.DurationInput
 }
+
+/** The pause after a write is at least this many times what the write took. */
+const WRITE_COST_FACTOR = 10
 
 /** What the checkpoint needs of the running controller. */
 export interface Attached {
@@ -149,10 +152,12 @@ export const make = (options: CheckpointOptions) =>
       const checkpointed = yield* restore
       yield* pipeline.restoreHandedOver(checkpointed)
       yield* Ref.set(writable, Option.some(pipeline))
-      yield* Stream.fromSchedule(Schedule.spaced(options.writeInterval ?? Duration.seconds(5))).pipe(
-        Stream.runForEach(() => writeIfChanged(pipeline)),
-        Effect.forkScoped,
-      )
+      // A write sorts and compresses every id (half a second at a hundred thousand): while an
+      // initial sync keeps changing the set, writing every few seconds would spend a core on it.
+      yield* CostSpaced.repeat(writeIfChanged(pipeline), {
+        interval: options.writeInterval ?? Duration.seconds(5),
+        factor: WRITE_COST_FACTOR,
+      }).pipe(Effect.forkScoped)
       // Only complete lists tell what is gone; `Gone` keeps ids of types that have not listed.
       yield* watchers.ready.pipe(
         Effect.repeat({
