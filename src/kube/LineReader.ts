@@ -1,8 +1,8 @@
 /**
  * A streaming response read as batches of lines, decoded as the network delivers them. A watch
  * spends its life here, so this is deliberately small: undici's handler callbacks feed it directly
- * (no Readable stream, no fiber, no Stream pipeline in between), and its only timer is the idle
- * limit. A thousand idle watches are a thousand of these.
+ * (no Readable stream, no fiber, no Stream pipeline in between), and an idle one holds one timer,
+ * the idle limit. A thousand idle watches are a thousand of these.
  */
 import { StringDecoder } from "node:string_decoder"
 import * as Effect from "effect/Effect"
