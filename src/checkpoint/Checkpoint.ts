@@ -152,8 +152,9 @@ export const make = (options: CheckpointOptions) =>
       const checkpointed = yield* restore
       yield* pipeline.restoreHandedOver(checkpointed)
       yield* Ref.set(writable, Option.some(pipeline))
-      // A write sorts and compresses every id (half a second at a hundred thousand): while an
-      // initial sync keeps changing the set, writing every few seconds would spend a core on it.
+      // A write collects, sorts and compresses every id (a few hundred milliseconds at a hundred
+      // thousand, the event loop blocked): while an initial sync keeps changing the set, writing
+      // every few seconds would spend much of a core on it.
       yield* CostSpaced.repeat(writeIfChanged(pipeline), {
         interval: options.writeInterval ?? Duration.seconds(5),
         factor: WRITE_COST_FACTOR,
