@@ -116,11 +116,7 @@ class Receiver implements Dispatcher.DispatchHandler {
     if (this.aborted) controller.abort(new Error("aborted by the client"))
   }
 
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    status: number,
-    headers: Head["headers"],
-  ): void {
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Head["headers"]): void {
     if (status < 200) return // informational
     this.head = { status, headers }
     // The parsed headers are all we read; the raw copy (a Buffer per name and value) would live as
