@@ -65,7 +65,9 @@ export const make = <C extends Keyed>(
      * a fiber per change.
      */
     let wakesAt = Number.NEGATIVE_INFINITY
-    const notifyIfEarlier = (now: number) => (state.nextWake(now) < wakesAt ? notify : Effect.void)
+    const notifyIfEarlier = (now: number) =>
+      // Not waiting: it reads the state anyway, so the state's next wake need not be worked out.
+      wakesAt !== Number.NEGATIVE_INFINITY && state.nextWake(now) < wakesAt ? notify : Effect.void
 
     /** The next batch, waiting as the rules say; `None` once closed and empty. */
     const take: Effect.Effect<Option.Option<Batch<C>>> = Effect.suspend(() =>
