@@ -25,7 +25,7 @@ import {
   kubeContext,
 } from "../../kube/harness.js"
 import { eventually } from "../../support/controller.js"
-import { buildDist, freePort, killAll, spawnController } from "../../support/process.js"
+import { buildDist, freePort, killAll, type Spawned, spawnController } from "../../support/process.js"
 import {
   type RecordedRequest,
   type RecordingProxy,
@@ -74,7 +74,12 @@ const startController = async (proxy: RecordingProxy, extra: Record<string, stri
  * Waits until `K` requests matching `failing` arrived, then checks the count in the span from the
  * first to the moment of the check against the schedule. Returns the figures for the log line.
  */
-const boundedRate = async (proxy: RecordingProxy, failing: (r: RecordedRequest) => boolean, K: number) => {
+const boundedRate = async (
+  proxy: RecordingProxy,
+  controller: Spawned,
+  failing: (r: RecordedRequest) => boolean,
+  K: number,
+) => {
   const seen = () => proxy.requests.filter(failing)
   await eventually(
     () => seen().length >= K,
@@ -82,7 +87,7 @@ const boundedRate = async (proxy: RecordingProxy, failing: (r: RecordedRequest) 
       `only ${seen().length} failing requests of ${collection}; all: ${proxy.requests
         .filter((r) => pathOf(r).pathname === collection)
         .map((r) => r.path)
-        .join(", ")}`,
+        .join(", ")}; the controller's last output: ${controller.stderr().slice(-2000)}`,
     leastSpanOf(K) * JITTER.max + 60_000,
   )
   const markedAt = Date.now()
@@ -113,7 +118,7 @@ describe("request rate against a misbehaving API server", () => {
     // LISTs rather than streaming initial lists, so that every list is a LIST.
     const controller = await startController(proxy, { WATCH_LIST: "false" })
     const K = 5
-    const { count, spanMs, allowed } = await boundedRate(proxy, isList, K)
+    const { count, spanMs, allowed } = await boundedRate(proxy, controller, isList, K)
     console.log(
       `410 on every LIST: ${count} LISTs in ${spanMs} ms, the schedule allows ${allowed} (at least ${leastSpanOf(K)} ms for ${K})`,
     )
@@ -150,7 +155,7 @@ describe("request rate against a misbehaving API server", () => {
     const controller = await startController(proxy)
     try {
       const K = 5
-      const { count, spanMs, allowed } = await boundedRate(proxy, isResumedWatch, K)
+      const { count, spanMs, allowed } = await boundedRate(proxy, controller, isResumedWatch, K)
       // Each of them did deliver an event before it was cut (the cut is not a watch that never opened).
       const delivered = proxy.requests.flatMap((r, i) =>
         isResumedWatch(r) && proxy.responses[i]!.includes("\n") ? [i] : [],
