@@ -71,12 +71,6 @@ export interface CheckpointShape {
   readonly attach: (attached: Attached) => Effect.Effect<void>
 }
 
-const sameSet = (a: ReadonlySet<string>, b: ReadonlySet<string>) => {
-  if (a.size !== b.size) return false
-  for (const id of a) if (!b.has(id)) return false
-  return true
-}
-
 export const make = (options: CheckpointOptions) =>
   Effect.gen(function* () {
     const kube = yield* KubeClient
@@ -86,7 +80,12 @@ export const make = (options: CheckpointOptions) =>
     const attached = yield* Deferred.make<Attached>()
     /** Set once the old checkpoint was read: writing before would overwrite what it knew. */
     const writable = yield* Ref.make(Option.none<Pipeline>())
-    const lastWritten = yield* Ref.make<ReadonlySet<string>>(new Set())
+    /**
+     * The pipeline's `receiverIdsVersion` at the last write: an unchanged version means an
+     * unchanged set, which costs no collecting of a hundred thousand ids every few seconds, and
+     * no copy of them kept to compare with. Version 0 is the empty set, which needs no write.
+     */
+    const lastWritten = yield* Ref.make(0)
     const lock = yield* Effect.makeSemaphore(1)
 
     const writeIfChanged = (pipeline: Pipeline) =>
@@ -94,13 +93,15 @@ export const make = (options: CheckpointOptions) =>
         Effect.gen(function* () {
           // Only the leader writes: a deposed one must not replace the new leader's checkpoint.
           if (!(yield* isLeader)) return
+          // Read before the ids: a change in between makes the next round write again.
+          const version = yield* pipeline.receiverIdsVersion
+          if (version === (yield* Ref.get(lastWritten))) return
           const ids = yield* pipeline.receiverIds
-          if (sameSet(ids, yield* Ref.get(lastWritten))) return
           const parts = Codec.encode(ids, options.partBytes)
           yield* store.write(parts).pipe(
             Effect.zipRight(
               Effect.all([
-                Ref.set(lastWritten, ids),
+                Ref.set(lastWritten, version),
                 Metric.set(checkpointBytes, Codec.sizeOf(parts)),
                 Metric.set(checkpointIds, ids.size),
                 Metric.increment(Metric.tagged(checkpointWrites, "outcome", "success")),

@@ -16,10 +16,9 @@ export class CheckpointCorrupt extends Data.TaggedError("CheckpointCorrupt")<{
 }> {}
 
 /** Sorted (by UTF-16 code units, as `Array.prototype.sort`), duplicates removed. */
-export const sortedDistinct = (ids: Iterable<string>): ReadonlyArray<string> => {
-  const sorted = [...new Set(ids)].sort()
-  return sorted
-}
+export const sortedDistinct = (ids: Iterable<string>): ReadonlyArray<string> =>
+  // A set is distinct already: copying a hundred thousand ids into another costs tens of ms.
+  (ids instanceof Set ? [...ids] : [...new Set(ids)]).sort()
 
 const gzip = (ids: ReadonlyArray<string>): Uint8Array => gzipSync(Buffer.from(ids.join("\n"), "utf8"))
 

@@ -61,6 +61,8 @@ export class Coalescer<C extends Keyed = Change> {
   private ripeBytes = 0
   private readonly handedOver = new HandedOver()
   private closed = false
+  /** Counts the operations that may change `receiverIds` (see `receiverIdsVersion`). */
+  private membership = 0
 
   constructor(
     readonly options: CoalescerOptions,
@@ -127,6 +129,7 @@ export class Coalescer<C extends Keyed = Change> {
 
   offer(change: C, now: number): void {
     const id = this.codec.idOf(change)
+    if (!this.handedOver.has(id) && this.current(id) === undefined) this.membership++
     if (change._tag === "Delete") {
       // Not debounced: a delete replaces whatever was pending for the id and is due now.
       this.forget(id)
@@ -192,6 +195,7 @@ export class Coalescer<C extends Keyed = Change> {
         entryBytes += size
         upserts += upsert
         this.handedOver.handOver(id, entry.fingerprint)
+        if (upsert === 0) this.membership++ // leaves the receiver's ids once delivered
         batch.push(entry.change)
       }
     }
@@ -222,6 +226,7 @@ export class Coalescer<C extends Keyed = Change> {
   requeue(batch: Batch<C>, now: number): void {
     // Overdue, so they go out with the next batch instead of waiting for company again.
     const dueAt = now - this.options.batchFlushIntervalMs
+    this.membership++
     const front = new Map<string, Entry<C>>()
     for (const change of batch) {
       const id = this.codec.idOf(change)
@@ -249,6 +254,7 @@ export class Coalescer<C extends Keyed = Change> {
    * retried then); an upsert of it is sent whatever its record.
    */
   setAside(change: C): void {
+    this.membership++
     this.handedOver.unknown(this.codec.idOf(change))
   }
 
@@ -263,7 +269,7 @@ export class Coalescer<C extends Keyed = Change> {
 
   /** Ids a previous process handed over (its checkpoint): held by the receiver, record unknown. */
   restoreHandedOver(ids: Iterable<string>): void {
-    this.handedOver.restore(ids)
+    if (this.handedOver.restore(ids) > 0) this.membership++
   }
 
   /**
@@ -274,6 +280,16 @@ export class Coalescer<C extends Keyed = Change> {
     const ids = new Set(this.handedOver.ids())
     for (const source of [this.deletes, this.waiting, this.ripe]) for (const id of source.keys()) ids.add(id)
     return ids
+  }
+
+  /**
+   * Changes whenever `receiverIds` may have changed, and only then as far as updates of known ids
+   * go: the checkpoint compares it in O(1) instead of collecting every id again. A delete taken
+   * counts as a change now, though its id leaves only when its batch is settled; the batch's holder
+   * counts that step (see `DebounceBatch`). It starts at 0 with no ids.
+   */
+  get receiverIdsVersion(): number {
+    return this.membership
   }
 
   /** No more offers are coming: everything pending is due now. */

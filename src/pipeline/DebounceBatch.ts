@@ -42,6 +42,8 @@ export interface KeyedBatches<C extends Keyed = Change> {
   readonly restoreHandedOver: (ids: Iterable<string>) => Effect.Effect<void>
   /** Every id the receiver may hold: handed over, pending or in flight (read-only). */
   readonly receiverIds: Effect.Effect<ReadonlySet<string>>
+  /** Changes whenever `receiverIds` may have changed; updates of ids it holds leave it alone. */
+  readonly receiverIdsVersion: Effect.Effect<number>
   /** No more changes: everything pending is due now, ripe or not, and `batches` ends when empty. */
   readonly close: Effect.Effect<void>
   /** Distinct ids waiting to be sent. */
@@ -55,6 +57,8 @@ export const make = <C extends Keyed>(
   Effect.gen(function* () {
     const state = new Coalescer<C>(options, codec)
     let inFlight: Batch<C> | undefined
+    /** Settled batches that carried a delete: part of `receiverIdsVersion`. */
+    let settledDeletes = 0
     // Capacity one: any number of offers while the consumer is busy collapse into a single wake-up.
     const wakeUp = yield* Queue.sliding<void>(1)
     const notify = Queue.offer(wakeUp, undefined)
@@ -115,6 +119,8 @@ export const make = <C extends Keyed>(
         ),
       ),
       settle: Effect.sync(() => {
+        // A delete's id leaves the receiver's ids now.
+        if (inFlight?.some((change) => change._tag === "Delete")) settledDeletes++
         inFlight = undefined
       }),
       requeue,
@@ -127,6 +133,7 @@ export const make = <C extends Keyed>(
         for (const change of inFlight ?? []) ids.add(codec.idOf(change))
         return ids
       }),
+      receiverIdsVersion: Effect.sync(() => state.receiverIdsVersion + settledDeletes),
       close: Effect.zipRight(
         Effect.sync(() => state.close()),
         notify,

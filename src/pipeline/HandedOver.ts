@@ -11,6 +11,11 @@ import type { Fingerprint } from "./KeyedCodec.js"
 export class HandedOver {
   private readonly records = new Map<string, Fingerprint | undefined>()
 
+  /** Whether the id was handed over (and not deleted since). */
+  has(id: string): boolean {
+    return this.records.has(id)
+  }
+
   /** Whether the receiver holds (or will hold) exactly this upsert of the id. */
   holds(id: string, fingerprint: Fingerprint): boolean {
     return this.records.get(id) === fingerprint
@@ -40,9 +45,15 @@ export class HandedOver {
     return ids
   }
 
-  /** Ids handed over earlier (a checkpoint), unless known already. */
-  restore(ids: Iterable<string>): void {
-    for (const id of ids) if (!this.records.has(id)) this.records.set(id, undefined)
+  /** Ids handed over earlier (a checkpoint), unless known already; returns how many were new. */
+  restore(ids: Iterable<string>): number {
+    let added = 0
+    for (const id of ids) {
+      if (this.records.has(id)) continue
+      this.records.set(id, undefined)
+      added++
+    }
+    return added
   }
 
   ids(): IterableIterator<string> {

@@ -45,6 +45,8 @@ export interface Pipeline {
   readonly restoreHandedOver: (ids: Iterable<string>) => Effect.Effect<void>
   /** Every id the receiver may hold: handed over and not deleted since, pending or in flight. */
   readonly receiverIds: Effect.Effect<ReadonlySet<string>>
+  /** Changes whenever `receiverIds` may have changed; updates of ids it holds leave it alone. */
+  readonly receiverIdsVersion: Effect.Effect<number>
   /** Completes once the changes have ended and everything they carried was delivered. */
   readonly drained: Effect.Effect<void>
 }
@@ -104,6 +106,7 @@ export const makeWith = <C extends Keyed>(
       forgetHandedOver: keyed.forgetHandedOver,
       restoreHandedOver: keyed.restoreHandedOver,
       receiverIds: keyed.receiverIds,
+      receiverIdsVersion: keyed.receiverIdsVersion,
       drained: Fiber.join(running),
     } satisfies Pipeline
   })

@@ -69,4 +69,48 @@ describe("the ids the receiver may hold", () => {
       expect(sorted(yield* keyed.receiverIds)).toEqual([id("kept")])
     }),
   )
+
+  it.effect("its version moves whenever the ids may have moved, and not for updates of held ids", () =>
+    Effect.gen(function* () {
+      const keyed = yield* DebounceBatch.make(options, instanceCodec)
+      let seen = { ids: sorted(yield* keyed.receiverIds), version: yield* keyed.receiverIdsVersion }
+      /** Runs a step; whenever the ids differ afterwards, so must the version. */
+      const step = <A>(effect: Effect.Effect<A>) =>
+        Effect.gen(function* () {
+          const result = yield* effect
+          const now = { ids: sorted(yield* keyed.receiverIds), version: yield* keyed.receiverIdsVersion }
+          if (now.ids.join() !== seen.ids.join()) expect(now.version).not.toBe(seen.version)
+          const moved = now.version !== seen.version
+          seen = now
+          return { result, moved }
+        })
+      expect(seen).toEqual({ ids: [], version: 0 })
+      yield* step(keyed.restoreHandedOver([id("old")]))
+      yield* step(keyed.offerAll([upsert("a"), upsert("b")]))
+      const first = yield* step(takeBatch(keyed))
+      yield* step(keyed.settle)
+      // Updates of ids the receiver holds: the checkpoint has nothing new to write.
+      const updated = yield* step(keyed.offerAll([upsert("a", { v: "2" }), upsert("b", { v: "2" })]))
+      const updateTaken = yield* step(takeBatch(keyed))
+      const updateSettled = yield* step(keyed.settle)
+      expect([first.result.length, updated.moved, updateTaken.moved, updateSettled.moved]).toEqual([
+        2,
+        false,
+        false,
+        false,
+      ])
+      yield* step(keyed.offerAll([remove("a"), remove("old")]))
+      yield* step(takeBatch(keyed))
+      yield* step(keyed.settle)
+      expect(seen.ids).toEqual([id("b")])
+      yield* step(keyed.offerAll([remove("b"), upsert("c")]))
+      const batch = yield* step(takeBatch(keyed))
+      yield* step(keyed.requeue(batch.result))
+      yield* step(takeBatch(keyed))
+      yield* step(keyed.setAside(remove("b")))
+      yield* step(keyed.settle)
+      expect(seen.ids).toEqual([id("b"), id("c")])
+      expect((yield* step(keyed.restoreHandedOver([id("c")]))).moved).toBe(false)
+    }),
+  )
 })
