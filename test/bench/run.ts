@@ -25,7 +25,8 @@
  * --debounce list (10000; one run per value) --controller "[label::]<command line>" (repeatable;
  * unset: the image's command line, the bundle under the chart's NODE_OPTIONS, built first)
  * --runs N (1; runs of each controller per point and window) --watch types (unset: the controller's
- * default, every type) --settle seconds (15) --out file.json --no-build
+ * default, every type) --settle seconds (15; then until RSS stops falling) --settle-max seconds (90)
+ * --out file.json --no-build
  * --cpu-prof (node controllers: profile each run, summarise the top frames)
  * --heap-snapshot (node controllers: one heap snapshot per run in the steady state, summarised)
  */
@@ -215,6 +216,7 @@ const options = {
   runs: Math.max(1, int("runs", 1)),
   watch: flag("watch"),
   settleSeconds: int("settle", 15),
+  settleMaxSeconds: int("settle-max", 90),
   out: resolve(flag("out") ?? join(os.tmpdir(), "k8s-vectordb-sync-bench", `${startedIso}.json`)),
   cpuProf: has("cpu-prof"),
   heapSnapshot: has("heap-snapshot"),
@@ -471,6 +473,9 @@ interface RunResult {
     readonly peakRssMiB: number
     readonly steadyRssAfterSyncMiB: number
     readonly steadyRssAfterChurnMiB: number | undefined
+    /** Seconds until RSS had stopped falling (see `settle`). */
+    readonly settledAfterSyncSeconds: number
+    readonly settledAfterChurnSeconds: number | undefined
     readonly heapUsedAfterSyncMiB: number | undefined
     readonly heapUsedAfterChurnMiB: number | undefined
     readonly heapNote: string
@@ -609,21 +614,42 @@ const runController = async (
     )
 
     // ---- settle: steady memory after the initial sync
+    // V8 gives memory back well after the work ends (its memory reducer waits for a quiet spell),
+    // so a fixed wait catches RSS halfway down: wait at least --settle seconds, then until two
+    // 5-second medians in a row agree within 2 MiB twice over, at most --settle-max seconds.
     const settle = async () => {
       const from = performance.now()
+      const medianOfLast5s = () =>
+        median(
+          between(sampler.samples, Math.max(from, performance.now() - 5_000), performance.now()).map(
+            (s) => s.rssKiB,
+          ),
+        )
       await sleep(options.settleSeconds * 1000)
       alive()
-      const window = between(sampler.samples, Math.max(from, performance.now() - 5_000), performance.now())
-      return median(window.map((s) => s.rssKiB))
+      let rssKiB = medianOfLast5s()
+      let stableFor = 0
+      while (stableFor < 2 && performance.now() - from < options.settleMaxSeconds * 1000) {
+        await sleep(5_000)
+        alive()
+        const next = medianOfLast5s()
+        stableFor = Math.abs(next - rssKiB) < 2048 ? stableFor + 1 : 0
+        rssKiB = next
+      }
+      return { rssKiB, seconds: Math.round((performance.now() - from) / 1000) }
     }
-    const steadyAfterSync = await settle()
+    const settledAfterSync = await settle()
+    const steadyAfterSync = settledAfterSync.rssKiB
     const heapAfterSync = heapMiB(await metrics())
     const steadyConnections = connectionsNow()
-    say(`  steady rss after sync ${mib(steadyAfterSync)} MiB, heap ${heapAfterSync ?? "n/a"} MiB`)
+    say(
+      `  steady rss after sync ${mib(steadyAfterSync)} MiB (settled after ${settledAfterSync.seconds} s), heap ${heapAfterSync ?? "n/a"} MiB`,
+    )
 
     // ---- churn
     let churn: ChurnResult | undefined
     let steadyAfterChurn: number | undefined
+    let settledAfterChurnSeconds: number | undefined
     let heapAfterChurn: number | undefined
     if (scale.churn > 0 && scale.configmaps > 0) {
       const before = { ...receiver.counters }
@@ -733,9 +759,13 @@ const runController = async (
           `lag p50/p95/p99 ${churn.lagMs.p50}/${churn.lagMs.p95}/${churn.lagMs.p99} ms, cpu ${churn.cpuSeconds} s, ` +
           `watch ${churn.eventsObservedPerSecond ?? "n/a"} events/s (caught up ${churn.watchCaughtUpAfterLastAckSeconds ?? "n/a"} s after the last ack)`,
       )
-      steadyAfterChurn = await settle()
+      const settledAfterChurn = await settle()
+      steadyAfterChurn = settledAfterChurn.rssKiB
+      settledAfterChurnSeconds = settledAfterChurn.seconds
       heapAfterChurn = heapMiB(await metrics())
-      say(`  steady rss after churn ${mib(steadyAfterChurn)} MiB, heap ${heapAfterChurn ?? "n/a"} MiB`)
+      say(
+        `  steady rss after churn ${mib(steadyAfterChurn)} MiB (settled after ${settledAfterChurnSeconds} s), heap ${heapAfterChurn ?? "n/a"} MiB`,
+      )
     }
 
     // ---- heap snapshot in the steady state (after churn when there was churn)
@@ -810,6 +840,8 @@ const runController = async (
         peakRssMiB: mib(peak),
         steadyRssAfterSyncMiB: mib(steadyAfterSync),
         steadyRssAfterChurnMiB: steadyAfterChurn === undefined ? undefined : mib(steadyAfterChurn),
+        settledAfterSyncSeconds: settledAfterSync.seconds,
+        settledAfterChurnSeconds,
         heapUsedAfterSyncMiB: heapAfterSync,
         heapUsedAfterChurnMiB: heapAfterChurn,
         heapNote:
@@ -900,6 +932,10 @@ const markdown = (report: {
     row(
       "steady RSS after sync / after churn, MiB",
       (r) => cell`${r.memory.steadyRssAfterSyncMiB} / ${r.memory.steadyRssAfterChurnMiB}`,
+    ),
+    row(
+      "RSS settled after (sync / churn), s",
+      (r) => cell`${r.memory.settledAfterSyncSeconds} / ${r.memory.settledAfterChurnSeconds}`,
     ),
     row(
       "heap used after sync / after churn, MiB",
