@@ -26,9 +26,11 @@ export const CapabilityChange = Data.taggedEnum<CapabilityChange>()
 
 export const codec: KeyedCodec<CapabilityChange> = {
   idOf: (change) => change.name,
-  fingerprintOf: (change) => (change._tag === "Upsert" ? change.kinds : ""),
-  // Both arrays of its payload carry the CRD's name only.
-  sizeOf: (change) => jsonBytes(change.name),
+  measure: (change) => ({
+    fingerprint: change._tag === "Upsert" ? change.kinds : "",
+    // Both arrays of its payload carry the CRD's name only.
+    size: jsonBytes(change.name),
+  }),
 }
 
 export const toPayload = (batch: ReadonlyArray<CapabilityChange>): CapabilitiesPayload =>

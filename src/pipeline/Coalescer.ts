@@ -39,11 +39,8 @@ interface Entry<C> {
   readonly firstAt: number
   /** When the entry is ripe. Deletes are ripe at once. */
   readonly dueAt: number
-  /**
-   * Bytes of its entry in a payload, measured once when it ripens (or is taken), not on every
-   * offer: an upsert superseded inside its debounce window is never measured.
-   */
-  size: number | undefined
+  /** Bytes of its entry in a payload. */
+  readonly size: number
 }
 
 /**
@@ -69,10 +66,6 @@ export class Coalescer<C extends Keyed = Change> {
     private readonly codec: KeyedCodec<C>,
   ) {}
 
-  private fingerprintOf(change: C): Fingerprint | undefined {
-    return change._tag === "Upsert" ? this.codec.fingerprintOf(change) : undefined
-  }
-
   /** Distinct ids waiting to be sent. */
   get size(): number {
     return this.deletes.size + this.waiting.size + this.ripe.size
@@ -92,21 +85,16 @@ export class Coalescer<C extends Keyed = Change> {
     const ripe = this.ripe.get(id)
     if (ripe === undefined) return
     this.ripe.delete(id)
-    this.ripeBytes -= ripe.size ?? 0
+    this.ripeBytes -= ripe.size
   }
 
   private get maxBytes(): number {
     return this.options.batchMaxBytes ?? Number.POSITIVE_INFINITY
   }
 
-  private sizeOf(entry: Entry<C>): number {
-    entry.size ??= this.codec.sizeOf(entry.change)
-    return entry.size
-  }
-
   private ripen(id: string, entry: Entry<C>): void {
     this.ripe.set(id, entry)
-    this.ripeBytes += this.sizeOf(entry)
+    this.ripeBytes += entry.size
   }
 
   private wait(id: string, entry: Entry<C>): void {
@@ -133,10 +121,11 @@ export class Coalescer<C extends Keyed = Change> {
     if (change._tag === "Delete") {
       // Not debounced: a delete replaces whatever was pending for the id and is due now.
       this.forget(id)
-      this.deletes.set(id, { change, fingerprint: undefined, firstAt: now, dueAt: now, size: undefined })
+      const { size } = this.codec.measure(change)
+      this.deletes.set(id, { change, fingerprint: undefined, firstAt: now, dueAt: now, size })
       return
     }
-    const fingerprint = this.codec.fingerprintOf(change)
+    const { fingerprint, size } = this.codec.measure(change)
     const current = this.current(id)
     if (current?.fingerprint === fingerprint) return // same record again: not a change, the window is not reset
     this.forget(id)
@@ -151,7 +140,7 @@ export class Coalescer<C extends Keyed = Change> {
       fingerprint,
       firstAt,
       dueAt: Math.min(now + debounceWindowMs, firstAt + debounceMaxWaitMs),
-      size: undefined,
+      size,
     }
     if (entry.dueAt <= now) this.ripen(id, entry)
     else this.wait(id, entry)
@@ -186,7 +175,7 @@ export class Coalescer<C extends Keyed = Change> {
     fill: for (const source of sources) {
       for (const [id, entry] of source) {
         if (batch.length >= max) break fill
-        const size = this.sizeOf(entry)
+        const size = entry.size
         const upsert = entry.change._tag === "Upsert" ? 1 : 0
         const bytes = payloadBytes(entryBytes + size, upserts + upsert, batch.length - upserts + 1 - upsert)
         if (batch.length > 0 && bytes > this.maxBytes) break fill
@@ -232,17 +221,19 @@ export class Coalescer<C extends Keyed = Change> {
       const id = this.codec.idOf(change)
       this.handedOver.forget(id)
       if (this.current(id) !== undefined) continue
+      const { fingerprint, size } = this.codec.measure(change)
+      const isDelete = change._tag === "Delete"
       const entry: Entry<C> = {
         change,
-        fingerprint: this.fingerprintOf(change),
+        fingerprint: isDelete ? undefined : fingerprint,
         firstAt: dueAt,
         dueAt,
-        size: undefined,
+        size,
       }
-      if (change._tag === "Delete") this.deletes.set(id, entry)
+      if (isDelete) this.deletes.set(id, entry)
       else {
         front.set(id, entry)
-        this.ripeBytes += this.sizeOf(entry)
+        this.ripeBytes += size
       }
     }
     if (front.size > 0) this.ripe = new Map([...front, ...this.ripe])

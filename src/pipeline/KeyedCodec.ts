@@ -15,13 +15,21 @@ export interface Keyed {
 /** How to key and compare changes of one kind. */
 export interface KeyedCodec<C extends Keyed> {
   readonly idOf: (change: C) => string
+  /**
+   * Once per change offered. Both figures come from one serialisation, so a record is serialised
+   * once on its way to the keyed state rather than once per figure.
+   */
+  readonly measure: (change: C) => Measure
+}
+
+export interface Measure {
   /** Upserts only: equal fingerprints mean the update changes nothing downstream. */
-  readonly fingerprintOf: (change: C) => Fingerprint
+  readonly fingerprint: Fingerprint
   /**
    * UTF-8 bytes of the change's entry in the payload, as the sink will encode it (its JSON
    * without separators); the envelope and commas are counted by `payloadBytes`.
    */
-  readonly sizeOf: (change: C) => number
+  readonly size: number
 }
 
 /** Compared for equality only; a digest where the compared value is large. */
@@ -30,6 +38,9 @@ export type Fingerprint = string | number
 /** Instance changes: keyed by record id, compared by a digest of their serialised record. */
 export const instanceCodec: KeyedCodec<Change> = {
   idOf,
-  fingerprintOf: (change) => (change._tag === "Upsert" ? fingerprint(JSON.stringify(change.record)) : 0),
-  sizeOf: (change) => jsonBytes(change._tag === "Upsert" ? change.record : change.id),
+  measure: (change) => {
+    if (change._tag === "Delete") return { fingerprint: 0, size: jsonBytes(change.id) }
+    const json = JSON.stringify(change.record)
+    return { fingerprint: fingerprint(json), size: Buffer.byteLength(json, "utf8") }
+  },
 }

@@ -18,7 +18,7 @@ const options: CoalescerOptions = {
 
 /** An upsert whose entry weighs about `bytes` (names of equal length weigh exactly the same). */
 const heavy = (name: string, bytes: number) => upsert(name, { blob: "x".repeat(bytes) })
-const size = instanceCodec.sizeOf
+const size = (change: Change) => instanceCodec.measure(change).size
 
 const names = (batch: ReadonlyArray<Change> | undefined) => batch?.map((change) => idOf(change).split("/")[3])
 

@@ -199,7 +199,7 @@ describe("debounceBatch", () => {
   it.scoped("caps batches by bytes: entries that fill a request leave at once, none over the cap", () =>
     Effect.gen(function* () {
       const changes = Array.from({ length: 10 }, (_, i) => upsert(`cm-${i}`, { blob: "x".repeat(10_000) }))
-      const one = instanceCodec.sizeOf(changes[0]!)
+      const one = instanceCodec.measure(changes[0]!).size
       const cap = payloadBytes(4 * one, 4, 0) + one - 1 // room for four, not five
       const t = yield* setup({ batchFlushIntervalMs: 5_000, batchMaxBytes: cap })
       yield* t.offer(...changes)
