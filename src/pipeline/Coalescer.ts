@@ -117,7 +117,8 @@ export class Coalescer<C extends Keyed = Change> {
 
   offer(change: C, now: number): void {
     const id = this.codec.idOf(change)
-    if (!this.handedOver.has(id) && this.current(id) === undefined) this.membership++
+    const current = this.current(id)
+    if (current === undefined && !this.handedOver.has(id)) this.membership++ // an id new to the receiver's
     if (change._tag === "Delete") {
       // Not debounced: a delete replaces whatever was pending for the id and is due now.
       this.forget(id)
@@ -126,7 +127,6 @@ export class Coalescer<C extends Keyed = Change> {
       return
     }
     const { fingerprint, size } = this.codec.measure(change)
-    const current = this.current(id)
     if (current?.fingerprint === fingerprint) return // same record again: not a change, the window is not reset
     this.forget(id)
     // Back to what the receiver has (or will have): whatever was pending is moot.

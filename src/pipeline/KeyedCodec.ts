@@ -16,8 +16,8 @@ export interface Keyed {
 export interface KeyedCodec<C extends Keyed> {
   readonly idOf: (change: C) => string
   /**
-   * Once per change offered. Both figures come from one serialisation, so a record is serialised
-   * once on its way to the keyed state rather than once per figure.
+   * Once per change offered or put back. Both figures come from one serialisation: a record is
+   * serialised once on its way to the keyed state, not once per figure.
    */
   readonly measure: (change: C) => Measure
 }
