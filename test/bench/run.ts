@@ -25,7 +25,8 @@
  * --debounce list (10000; one run per value) --controller "[label::]<command line>" (repeatable;
  * unset: the image's command line, the bundle under the chart's NODE_OPTIONS, built first)
  * --runs N (1; runs of each controller per point and window) --watch types (unset: the controller's
- * default, every type) --settle seconds (15; then until RSS stops falling) --settle-max seconds (90)
+ * default, every type) --settle seconds (15 at a and b, 45 at c; then until RSS stops falling)
+ * --settle-max seconds (90)
  * --out file.json --no-build
  * --cpu-prof (node controllers: profile each run, summarise the top frames)
  * --heap-snapshot (node controllers: one heap snapshot per run in the steady state, summarised)
@@ -144,6 +145,12 @@ interface Scale {
   readonly crds: number
   /** One object in each of the first N of them. */
   readonly crdObjects: number
+  /**
+   * Least quiet time before steady RSS is read (see `settle`). After (c)'s initial sync RSS stays
+   * flat at its peak for half a minute before V8 gives memory back, which a shorter wait would take
+   * for settled.
+   */
+  readonly settleSeconds: number
 }
 
 const PRESETS: Record<string, Scale> = {
@@ -158,6 +165,7 @@ const PRESETS: Record<string, Scale> = {
     churn: 20_000,
     crds: 0,
     crdObjects: 0,
+    settleSeconds: 15,
   },
   b: {
     name: "b",
@@ -170,6 +178,7 @@ const PRESETS: Record<string, Scale> = {
     churn: 0,
     crds: 1_000,
     crdObjects: 200,
+    settleSeconds: 15,
   },
   c: {
     name: "c",
@@ -182,6 +191,7 @@ const PRESETS: Record<string, Scale> = {
     churn: 0,
     crds: 1_000,
     crdObjects: 200,
+    settleSeconds: 45,
   },
 }
 
@@ -197,6 +207,7 @@ const overrides = Object.fromEntries(
       ["churn", optionalInt("churn")],
       ["crds", optionalInt("crds")],
       ["crdObjects", optionalInt("crd-objects")],
+      ["settleSeconds", optionalInt("settle")],
     ] as const
   ).filter(([, value]) => value !== undefined),
 ) as Partial<Scale>
@@ -215,7 +226,6 @@ const options = {
   controllers: parseControllers(flags("controller")),
   runs: Math.max(1, int("runs", 1)),
   watch: flag("watch"),
-  settleSeconds: int("settle", 15),
   settleMaxSeconds: int("settle-max", 90),
   out: resolve(flag("out") ?? join(os.tmpdir(), "k8s-vectordb-sync-bench", `${startedIso}.json`)),
   cpuProf: has("cpu-prof"),
@@ -625,7 +635,7 @@ const runController = async (
             (s) => s.rssKiB,
           ),
         )
-      await sleep(options.settleSeconds * 1000)
+      await sleep(scale.settleSeconds * 1000)
       alive()
       let rssKiB = medianOfLast5s()
       let stableFor = 0
