@@ -3,7 +3,7 @@
  * receiver stores. Pure, so the watcher, resync and library users share one definition.
  */
 import { DEFAULT_RECORD_KEYS, type KeyFilter, type RecordKeys } from "./KeyFilter.js"
-import { CLUSTER_SCOPE, type InstanceRecord } from "./Payload.js"
+import { CLUSTER_SCOPE, type InstanceRecord, RFC3339_SECONDS } from "./Payload.js"
 
 /** Where a resource type lives: from discovery, never from the object (metadata-only lists omit it). */
 export interface ResourceKind {
@@ -47,12 +47,10 @@ const sortedCopy = (
   return out
 }
 
-const RFC3339_UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
-
 /** `2026-02-20T10:00:00Z`: UTC, whole seconds. Kubernetes timestamps already have that form. */
 export const formatCreatedAt = (timestamp: string | Date | null | undefined): string => {
   // The API server's form is kept as it is: parsing and printing two Dates per event is not free.
-  if (typeof timestamp === "string" && RFC3339_UTC_SECONDS.test(timestamp)) return timestamp
+  if (typeof timestamp === "string" && RFC3339_SECONDS.test(timestamp)) return timestamp
   const date = timestamp instanceof Date ? timestamp : new Date(timestamp ?? 0)
   const millis = Number.isNaN(date.getTime()) ? 0 : date.getTime()
   return `${new Date(millis - (((millis % 1000) + 1000) % 1000)).toISOString().slice(0, 19)}Z`

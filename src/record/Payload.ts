@@ -7,9 +7,12 @@ import { Schema } from "effect"
 /** Namespace used in ids of cluster-scoped objects, where Kubernetes has none. */
 export const CLUSTER_SCOPE = "_cluster"
 
+/** `2026-02-20T10:00:00Z`: RFC 3339 in UTC with whole seconds. */
+export const RFC3339_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
+
 /** RFC 3339 in UTC with whole seconds, the only timestamp form the receiver is promised. */
 export const Rfc3339Seconds = Schema.String.pipe(
-  Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/),
+  Schema.pattern(RFC3339_SECONDS),
   Schema.annotations({ identifier: "Rfc3339Seconds" }),
 )
 
