@@ -11,7 +11,7 @@ import type * as HttpMethod from "@effect/platform/HttpMethod"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { resolveAuth } from "./KubeAuth.js"
 import type { KubeConfigSourceShape } from "./KubeConfigSource.js"
 import type { KubeConfigError, KubeError, KubeTransportError } from "./KubeError.js"
@@ -188,7 +188,10 @@ export const make = (
           },
           idleMs,
         ).pipe(Effect.mapError((cause) => fromCause("GET", request.path, cause)))
-        yield* Effect.addFinalizer(() => Effect.sync(opened.reader.abort))
+        // Without the FiberRefs diff of `Effect.addFinalizer`: aborting needs none of them.
+        yield* Effect.flatMap(Effect.scope, (scope) =>
+          Scope.addFinalizer(scope, Effect.sync(opened.reader.abort)),
+        )
         return opened
       })
 

@@ -51,45 +51,49 @@ const pauseIn = <A>(chunk: Chunk.Chunk<A>, pauseOf: (item: A) => Pause | undefin
 }
 
 /**
- * `Stream.unfoldChunkEffect(initial, step)`, paced: after a chunk holding an error, the next step
- * waits as that error asks. Each run of the stream has its own schedule.
+ * `step`, paced: after a chunk holding an error, the next step waits as that error asks. The
+ * returned step keeps the pacing state (schedule driver, pending pause) of one run.
+ */
+export const paced = <S, A, E, R>(step: Step<S, A, E, R>, options: BackoffOptions<A>): Step<S, A, E, R> => {
+  const healthyAfter = Duration.toMillis(options.healthyAfter)
+  // Made on first use: at a thousand mostly healthy streams, a schedule driver each is heap for
+  // nothing. Before the first wait the schedule is fresh, so there is nothing to reset.
+  let driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
+  /** When the stream last started running again after a wait. */
+  let runningSince: number | undefined
+  /** What the last chunk asked for, waited at the start of the next step. */
+  let pending: Pause | undefined
+  const wait = (pause: Pause) =>
+    Effect.gen(function* () {
+      if (pause._tag === "Fixed") {
+        yield* Effect.sleep(pause.delay)
+      } else {
+        if (driver === undefined) driver = yield* Schedule.driver(options.schedule)
+        const now = yield* Clock.currentTimeMillis
+        if (runningSince !== undefined && now - runningSince >= healthyAfter) yield* driver.reset
+        yield* Effect.ignore(driver.next(undefined))
+        if (Duration.greaterThan(pause.extra, Duration.zero)) yield* Effect.sleep(pause.extra)
+      }
+      runningSince = yield* Clock.currentTimeMillis
+    })
+  const remember = (result: Option.Option<readonly [Chunk.Chunk<A>, S]>) => {
+    if (Option.isSome(result)) pending = pauseIn(result.value[0], options.pauseOf)
+    return result
+  }
+  return (state: S) => {
+    const pause = pending
+    pending = undefined
+    const stepped = Effect.map(step(state), remember)
+    return pause === undefined ? stepped : Effect.zipRight(wait(pause), stepped)
+  }
+}
+
+/**
+ * `Stream.unfoldChunkEffect(initial, step)`, paced (see `paced`). Each run of the stream has its
+ * own schedule.
  */
 export const unfoldPaced = <S, A, E, R>(
   initial: S,
   step: Step<S, A, E, R>,
   options: BackoffOptions<A>,
-): Stream.Stream<A, E, R> =>
-  Stream.suspend(() => {
-    const healthyAfter = Duration.toMillis(options.healthyAfter)
-    // Made on first use: at a thousand mostly healthy streams, a schedule driver each is heap for
-    // nothing. Before the first wait the schedule is fresh, so there is nothing to reset.
-    let driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
-    /** When the stream last started running again after a wait. */
-    let runningSince: number | undefined
-    /** What the last chunk asked for, waited at the start of the next step. */
-    let pending: Pause | undefined
-    const wait = (pause: Pause) =>
-      Effect.gen(function* () {
-        if (pause._tag === "Fixed") {
-          yield* Effect.sleep(pause.delay)
-        } else {
-          if (driver === undefined) driver = yield* Schedule.driver(options.schedule)
-          const now = yield* Clock.currentTimeMillis
-          if (runningSince !== undefined && now - runningSince >= healthyAfter) yield* driver.reset
-          yield* Effect.ignore(driver.next(undefined))
-          if (Duration.greaterThan(pause.extra, Duration.zero)) yield* Effect.sleep(pause.extra)
-        }
-        runningSince = yield* Clock.currentTimeMillis
-      })
-    const remember = (result: Option.Option<readonly [Chunk.Chunk<A>, S]>) => {
-      if (Option.isSome(result)) pending = pauseIn(result.value[0], options.pauseOf)
-      return result
-    }
-    const paced = (state: S) => {
-      const pause = pending
-      pending = undefined
-      const stepped = Effect.map(step(state), remember)
-      return pause === undefined ? stepped : Effect.zipRight(wait(pause), stepped)
-    }
-    return Stream.unfoldChunkEffect(initial, paced)
-  })
+): Stream.Stream<A, E, R> => Stream.suspend(() => Stream.unfoldChunkEffect(initial, paced(step, options)))

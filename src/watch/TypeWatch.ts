@@ -25,6 +25,8 @@ export interface TypeWatch {
   readonly target: WatchTarget
   /** Raw events, one chunk per request; never fails, never ends. */
   readonly events: Stream.Stream<WatchEvent>
+  /** `Stream.toPull(events)`, without a channel per type. */
+  readonly toPull: WatchStream.WatchStream["toPull"]
   readonly relists: WatchStream.Relists
 }
 
@@ -71,6 +73,7 @@ export const maker = (
       target,
       relists: watch.relists,
       events: watch.events,
+      toPull: watch.toPull,
     }))
 }
 

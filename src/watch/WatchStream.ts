@@ -11,7 +11,7 @@ import { Chunk, Deferred, Duration, Effect, Exit, Option, Random, Scope, Stream 
 import { KubeClient } from "../kube/KubeClient.js"
 import { ListPage, MediaType, watchQuery } from "../kube/KubeWatch.js"
 import type * as LineReader from "../kube/LineReader.js"
-import { type BackoffOptions, unfoldPaced } from "./Backoff.js"
+import { type BackoffOptions, paced, unfoldPaced } from "./Backoff.js"
 import { type ListSlots, unbounded as unboundedSlots } from "./ListSlots.js"
 import type { WatchEvent } from "./WatchEvent.js"
 import * as Watcher from "./Watcher.js"
@@ -69,6 +69,12 @@ interface RelistState {
 
 export interface WatchStream {
   readonly events: Stream.Stream<WatchEvent>
+  /** `Stream.toPull(events)` without the channel: one step of the unfold per pull. */
+  readonly toPull: Effect.Effect<
+    Effect.Effect<Chunk.Chunk<WatchEvent>, Option.Option<never>>,
+    never,
+    Scope.Scope
+  >
   readonly relists: Relists
 }
 
@@ -229,11 +235,32 @@ export const make = (
       })
 
     const initial = Watcher.initial(options.watchList ?? true)
+    const pacing = options.pacing
+    /** The step of one run (pacing keeps per-run state). */
+    const stepOfRun = () => (pacing === undefined ? next : paced(next, pacing))
+    const release = Effect.zipRight(closeRequest, freeSlot)
     const events = (
-      options.pacing === undefined
-        ? Stream.unfoldChunkEffect(initial, next)
-        : unfoldPaced(initial, next, options.pacing)
-    ).pipe(Stream.ensuring(Effect.zipRight(closeRequest, freeSlot)))
+      pacing === undefined ? Stream.unfoldChunkEffect(initial, next) : unfoldPaced(initial, next, pacing)
+    ).pipe(Stream.ensuring(release))
+    // The same unfold, read without a channel: what `Stream.toPull(events)` gives, for the feed,
+    // which reads a thousand of these (a channel executor and its scope per type cost a start-up).
+    // `Scope.addFinalizer`, not `Effect.addFinalizer`: the release needs none of the fiber's
+    // FiberRefs, and the latter diffs them all twice when the scope closes, a thousand times in a stop.
+    const toPull = Effect.map(
+      Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, release)),
+      () => {
+        const step = stepOfRun()
+        let state = initial
+        const advance = (
+          result: Option.Option<readonly [Chunk.Chunk<WatchEvent>, Watcher.State]>,
+        ): Effect.Effect<Chunk.Chunk<WatchEvent>, Option.Option<never>> => {
+          if (Option.isNone(result)) return Effect.fail(Option.none())
+          state = result.value[1]
+          return Effect.succeed(result.value[0])
+        }
+        return Effect.suspend(() => Effect.flatMap(step(state), advance))
+      },
+    )
 
     const relists: Relists = {
       relist: Effect.flatMap(Deferred.make<ListOutcome>(), (deferred) => {
@@ -251,5 +278,5 @@ export const make = (
           return Effect.forEach(answered, (w) => Deferred.succeed(w.deferred, outcome), { discard: true })
         }),
     }
-    return { events, relists }
+    return { events, toPull, relists }
   })
