@@ -63,12 +63,9 @@ class Receiver implements Dispatcher.DispatchHandler {
 
   constructor(private readonly idleMs: number) {}
 
-  /** Calls `f` once something changes (head, lines, end, failure). */
-  waitThen(f: () => void): () => void {
+  /** Calls `f` once something changes (head, lines, end, failure), unless another wait replaced it. */
+  waitThen(f: () => void): void {
     this.wake = f
-    return () => {
-      if (this.wake === f) this.wake = undefined
-    }
   }
 
   private notify(): void {
@@ -172,14 +169,17 @@ class Receiver implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Waits until `ready` holds, re-checking whenever the receiver changes. */
+/**
+ * Waits until `ready` holds, re-checking whenever the receiver changes. No canceler: an interrupted
+ * wait's callback is spent by the interruption (a later call does nothing) and the next wait
+ * replaces it, while a canceler would wrap every wait, so every read, in `onInterrupt`.
+ */
 const when = (receiver: Receiver, ready: () => boolean): Effect.Effect<void> =>
   Effect.suspend(() =>
     ready()
       ? Effect.void
       : Effect.async<void>((resume) => {
-          const cancel = receiver.waitThen(() => resume(when(receiver, ready)))
-          return Effect.sync(cancel)
+          receiver.waitThen(() => resume(when(receiver, ready)))
         }),
   )
 

@@ -33,10 +33,9 @@ export const make = ({ offer, update }: FeedOptions) => {
   /**
    * Runs a type's events into its store and the change queue. The hot path works a chunk (one
    * network read) at a time: the changes go to the queue together, the counters move once per
-   * chunk, and nothing is built per event unless debug logging is on. The stream is read by a
-   * loop over its pull rather than a Stream sink, and the pull steps the watch's unfold without a
-   * channel (`TypeWatch.toPull`): at a thousand mostly idle types, every stage costs heap and
-   * every start and stop a round through it.
+   * chunk, and nothing is built per event unless debug logging is on. The watch's unfold runs
+   * without a Stream channel (`TypeWatch.forEachChunk`): at a thousand mostly idle types, every
+   * stage costs heap, and every start and stop a round through it.
    */
   const run = (id: string, type: TypeKey, watch: TypeWatch.TypeWatch, store: Store.Store) => {
     // Tagged on first use: most of a thousand watched types never see an event after their list.
@@ -63,16 +62,7 @@ export const make = ({ offer, update }: FeedOptions) => {
       for (const effect of effects) handled = Effect.zipRight(handled, effect)
       return handled
     }
-    return Effect.scoped(
-      Effect.flatMap(watch.toPull, (pull) => {
-        // Not `Effect.forever`, which yields to the scheduler after every round: each round waits
-        // on the network already, and the runtime yields by itself after enough operations.
-        const loop: Effect.Effect<never, Option.Option<never>> = Effect.flatMap(pull, (chunk) =>
-          Effect.zipRight(handle(chunk), loop),
-        )
-        return loop
-      }),
-    ).pipe(Effect.ignore)
+    return watch.forEachChunk(handle)
   }
 
   const offerCounted = (

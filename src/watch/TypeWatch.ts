@@ -25,8 +25,8 @@ export interface TypeWatch {
   readonly target: WatchTarget
   /** Raw events, one chunk per request; never fails, never ends. */
   readonly events: Stream.Stream<WatchEvent>
-  /** `Stream.toPull(events)`, without a channel per type. */
-  readonly toPull: WatchStream.WatchStream["toPull"]
+  /** `Stream.runForEachChunk(events, f)`, without a channel per type. */
+  readonly forEachChunk: WatchStream.WatchStream["forEachChunk"]
   readonly relists: WatchStream.Relists
 }
 
@@ -73,7 +73,7 @@ export const maker = (
       target,
       relists: watch.relists,
       events: watch.events,
-      toPull: watch.toPull,
+      forEachChunk: watch.forEachChunk,
     }))
 }
 

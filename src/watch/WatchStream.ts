@@ -69,12 +69,11 @@ interface RelistState {
 
 export interface WatchStream {
   readonly events: Stream.Stream<WatchEvent>
-  /** `Stream.toPull(events)` without the channel: one step of the unfold per pull. */
-  readonly toPull: Effect.Effect<
-    Effect.Effect<Chunk.Chunk<WatchEvent>, Option.Option<never>>,
-    never,
-    Scope.Scope
-  >
+  /**
+   * `Stream.runForEachChunk(events, f)` without the channel: `f` gets each chunk in turn until
+   * the unfold ends (never, for a watch); the open request and the list slot are released after.
+   */
+  readonly forEachChunk: (f: (chunk: Chunk.Chunk<WatchEvent>) => Effect.Effect<void>) => Effect.Effect<void>
   readonly relists: Relists
 }
 
@@ -242,25 +241,18 @@ export const make = (
     const events = (
       pacing === undefined ? Stream.unfoldChunkEffect(initial, next) : unfoldPaced(initial, next, pacing)
     ).pipe(Stream.ensuring(release))
-    // The same unfold, read without a channel: what `Stream.toPull(events)` gives, for the feed,
-    // which reads a thousand of these (a channel executor and its scope per type cost a start-up).
-    // `Scope.addFinalizer`, not `Effect.addFinalizer`: the release needs none of the fiber's
-    // FiberRefs, and the latter diffs them all twice when the scope closes, a thousand times in a stop.
-    const toPull = Effect.map(
-      Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, release)),
-      () => {
+    // The same unfold, run without a channel: what `Stream.runForEachChunk(events, f)` does, for
+    // the feed, which runs a thousand of these (a channel executor and a scope per type cost a
+    // start and a stop). The release is an `ensuring`, which needs no scope.
+    const forEachChunk = (f: (chunk: Chunk.Chunk<WatchEvent>) => Effect.Effect<void>) =>
+      Effect.suspend(() => {
         const step = stepOfRun()
-        let state = initial
-        const advance = (
-          result: Option.Option<readonly [Chunk.Chunk<WatchEvent>, Watcher.State]>,
-        ): Effect.Effect<Chunk.Chunk<WatchEvent>, Option.Option<never>> => {
-          if (Option.isNone(result)) return Effect.fail(Option.none())
-          state = result.value[1]
-          return Effect.succeed(result.value[0])
-        }
-        return Effect.suspend(() => Effect.flatMap(step(state), advance))
-      },
-    )
+        const loop = (state: Watcher.State): Effect.Effect<void> =>
+          Effect.flatMap(step(state), (result) =>
+            Option.isNone(result) ? Effect.void : Effect.zipRight(f(result.value[0]), loop(result.value[1])),
+          )
+        return Effect.ensuring(loop(initial), release)
+      })
 
     const relists: Relists = {
       relist: Effect.flatMap(Deferred.make<ListOutcome>(), (deferred) => {
@@ -278,5 +270,5 @@ export const make = (
           return Effect.forEach(answered, (w) => Deferred.succeed(w.deferred, outcome), { discard: true })
         }),
     }
-    return { events, toPull, relists }
+    return { events, forEachChunk, relists }
   })
