@@ -9,6 +9,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
@@ -121,9 +122,30 @@ export const make = (
         return fresh
       },
     )
-    const [cached, invalidate] = yield* Effect.cachedInvalidateWithTTL(transport, options.credentialsTtl)
-    // A failed resolution (exec plugin down, token file missing) is not kept: the next request retries it.
-    const cachedTransport = Effect.tapError(cached, () => invalidate)
+    // Credentials reused for `credentialsTtl`. Every request asks, a thousand watches at start-up:
+    // a fresh one is read without a lock; only a resolution takes it, so that concurrent requests
+    // share one. A failed resolution (exec plugin down, token file missing) is not kept: the next
+    // request retries it.
+    const ttlMs = Duration.toMillis(options.credentialsTtl)
+    const resolving = yield* Effect.makeSemaphore(1)
+    let resolved: { readonly transport: Transport; readonly until: number } | undefined
+    const freshAt = (now: number) => (resolved !== undefined && now < resolved.until ? resolved : undefined)
+    const resolve = resolving.withPermits(1)(
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const fresh = freshAt(now)
+        if (fresh !== undefined) return Effect.succeed(fresh.transport)
+        return Effect.tap(transport, (made) => {
+          resolved = { transport: made, until: now + ttlMs }
+        })
+      }),
+    )
+    const cachedTransport = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const fresh = freshAt(now)
+      return fresh === undefined ? resolve : Effect.succeed(fresh.transport)
+    })
+    const invalidate = Effect.sync(() => {
+      resolved = undefined
+    })
 
     const headersOf = (request: KubeStreamRequest, auth: Readonly<Record<string, string>>) => ({
       Accept: request.accept ?? MediaType.json,
