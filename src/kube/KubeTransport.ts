@@ -18,6 +18,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { type Dispatcher, Pool, ProxyAgent } from "undici"
 import type { KubeTls } from "./KubeAuth.js"
+import { StreamPool } from "./StreamPool.js"
 
 export type Protocol = "h2" | "http/1.1"
 
@@ -161,25 +162,8 @@ export const dispatcherFor = (
     1,
     Math.min(serverLimit - Math.min(10, Math.floor(serverLimit / 4)), options.maxStreamsPerConnection ?? 250),
   )
-  return new Pool(url.origin, {
-    connect,
-    allowH2: true,
-    // A connection counts as full at the server's stream limit, so the pool opens the next one then.
-    pipelining: streams,
-    maxConcurrentStreams: streams,
-    connections: options.maxConnections ?? 16,
-  }).compose(multiplexed)
+  return new StreamPool(url.origin, { connect, streams, maxConnections: options.maxConnections ?? 16 })
 }
-
-/**
- * undici holds a request it deems non-idempotent (POST, PUT, PATCH, DELETE) until its connection
- * has nothing else in flight, so that a failure cannot take a half-sent neighbour with it. On a
- * connection that carries watches, that is never: a write would wait behind watches for minutes.
- * HTTP/2 streams fail independently, and nothing here is retried by undici, so every request may
- * share the connection.
- */
-const multiplexed: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (options, handler) =>
-  dispatch({ ...options, idempotent: true }, handler)
 
 /** Negotiates, then builds the dispatchers: one call per TLS identity. */
 export const make = (
