@@ -31,8 +31,9 @@ export const watchersLayer: Layer.Layer<Watchers, never, SyncConfig | ChangeQueu
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const config = yield* SyncConfig
+      const discover = yield* Discovery.makeRevalidating()
       return Watchers.layer({
-        discover: Effect.map(Discovery.discover, (found) => ({
+        discover: Effect.map(discover, (found) => ({
           types: TypeFilter.selectTypes(found.types, config),
           failures: found.failures,
         })),

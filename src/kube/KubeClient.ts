@@ -40,6 +40,12 @@ export interface KubeStreamOptions {
   readonly idleTimeout?: Duration.DurationInput
 }
 
+/** A decoded answer and the `ETag` the server gave it, to ask again with (see `revalidate`). */
+export interface Validated<A> {
+  readonly value: A
+  readonly etag: string | undefined
+}
+
 export interface KubeClientShape {
   /** The API server's base URL (no trailing slash). */
   readonly server: string
@@ -49,6 +55,15 @@ export interface KubeClientShape {
     path: string,
     options: KubeRequestOptions & WithSchema<A, I, R>,
   ) => Effect.Effect<A, KubeError, R>
+  /**
+   * A GET that revalidates `kept`, an earlier answer: its ETag goes as `If-None-Match`, and when the
+   * server answers 304 Not Modified `kept` comes back as it is, with no body to read or decode.
+   * Any other answer is decoded and comes back with its own ETag.
+   */
+  readonly revalidate: <A, I, R>(
+    path: string,
+    options: KubeRequestOptions & WithSchema<A, I, R> & { readonly kept: Validated<A> | undefined },
+  ) => Effect.Effect<Validated<A>, KubeError, R>
   readonly post: <A, I, R>(
     path: string,
     body: unknown,
@@ -117,24 +132,62 @@ const make = (
       userAgent: options?.userAgent ?? "k8s-vectordb-sync",
     })
 
-    /** One JSON exchange: sent, answered within the timeout, decoded with the caller's Schema. */
-    const exchange = <A, I, R>(
+    /**
+     * One exchange, answered within the timeout: the body's text and ETag, or `undefined` for a 304
+     * to `ifNoneMatch`.
+     */
+    const answer = (
       request: KubeConnection.KubeRequest,
-      opts: KubeRequestOptions & WithSchema<A, I, R>,
-    ): Effect.Effect<A, KubeError, R> => {
+      opts: KubeRequestOptions,
+    ): Effect.Effect<{ readonly text: string; readonly etag: string | undefined } | undefined, KubeError> => {
       const { method, path } = request
       const timeout = opts.timeout === undefined ? requestTimeout : Duration.decode(opts.timeout)
       return Effect.scoped(
         connection.send({ ...request, query: opts.query, accept: opts.accept }).pipe(
           Effect.flatMap((response) =>
-            response.text.pipe(Effect.mapError((e) => fromHttpClientError(method, path, e))),
+            response.status === 304
+              ? Effect.succeed(undefined)
+              : response.text.pipe(
+                  Effect.map((text) => ({ text, etag: response.headers.etag })),
+                  Effect.mapError((e) => fromHttpClientError(method, path, e)),
+                ),
           ),
-          Effect.flatMap((text) => parseJson(method, path, text)),
         ),
       ).pipe(
         Effect.timeoutFail({ duration: timeout, onTimeout: () => timeoutError(method, path, timeout) }),
         Effect.withSpan("KubeClient.request", { attributes: { method, path } }),
-        Effect.flatMap(decodeWith(opts.schema, method, path)),
+      )
+    }
+
+    /** The answer's JSON decoded with the caller's Schema. */
+    const decoded = <A, I, R>(
+      { method, path }: KubeConnection.KubeRequest,
+      schema: Schema.Schema<A, I, R>,
+      text: string,
+    ): Effect.Effect<A, KubeError, R> =>
+      Effect.flatMap(parseJson(method, path, text), decodeWith(schema, method, path))
+
+    /** One JSON exchange: sent, answered within the timeout, decoded with the caller's Schema. */
+    const exchange = <A, I, R>(
+      request: KubeConnection.KubeRequest,
+      opts: KubeRequestOptions & WithSchema<A, I, R>,
+    ): Effect.Effect<A, KubeError, R> =>
+      // Without `ifNoneMatch` a 304 is an error of `send`: there is always a text here.
+      Effect.flatMap(answer(request, opts), (answered) => decoded(request, opts.schema, answered?.text ?? ""))
+
+    const revalidate = <A, I, R>(
+      path: string,
+      opts: KubeRequestOptions & WithSchema<A, I, R> & { readonly kept: Validated<A> | undefined },
+    ): Effect.Effect<Validated<A>, KubeError, R> => {
+      const { kept } = opts
+      const request = { method: "GET" as const, path, ifNoneMatch: kept?.etag }
+      return Effect.flatMap(answer(request, opts), (answered) =>
+        answered === undefined && kept !== undefined
+          ? Effect.succeed(kept)
+          : Effect.map(decoded(request, opts.schema, answered?.text ?? ""), (value) => ({
+              value,
+              etag: answered?.etag,
+            })),
       )
     }
 
@@ -142,6 +195,7 @@ const make = (
       server: source.server,
       identity: source.identity,
       get: (path, opts) => exchange({ method: "GET", path }, opts),
+      revalidate,
       post: (path, body, opts) => exchange({ method: "POST", path, body }, opts),
       put: (path, body, opts) => exchange({ method: "PUT", path, body }, opts),
       delete: (path, opts) => exchange({ method: "DELETE", path }, opts),

@@ -33,10 +33,12 @@ export interface KubeRequest {
   readonly accept?: string | undefined
   /** Sent as JSON. */
   readonly body?: unknown
+  /** `If-None-Match`: a 304 answer is then a response, not an error. */
+  readonly ifNoneMatch?: string | undefined
 }
 
 /** A streaming request is a GET without a body. */
-export type KubeStreamRequest = Omit<KubeRequest, "method" | "body">
+export type KubeStreamRequest = Omit<KubeRequest, "method" | "body" | "ifNoneMatch">
 
 export interface KubeConnectionOptions extends KubeTransport.KubeTransportOptions {
   /** How long a streaming request may wait for the answer's head. */
@@ -47,7 +49,10 @@ export interface KubeConnectionOptions extends KubeTransport.KubeTransportOption
 }
 
 export interface KubeConnection {
-  /** Sends once (twice on 401): a 2xx response, whose body lives in the scope, or the `KubeApiError` the answer meant. */
+  /**
+   * Sends once (twice on 401): a 2xx response (or a 304 to `ifNoneMatch`), whose body lives in the
+   * scope, or the `KubeApiError` the answer meant.
+   */
   readonly send: (
     request: KubeRequest,
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, KubeError, Scope.Scope>
@@ -157,6 +162,9 @@ export const make = (
       const base = HttpClientRequest.make(request.method)(`${source.server}${apiPathOf(request.path)}`).pipe(
         HttpClientRequest.setUrlParams(queryParams(request.query)),
         HttpClientRequest.setHeaders(headersOf(request, auth)),
+        request.ifNoneMatch === undefined
+          ? (r) => r
+          : HttpClientRequest.setHeader("If-None-Match", request.ifNoneMatch),
       )
       return request.body === undefined
         ? base
@@ -187,6 +195,7 @@ export const make = (
             ? yield* first.text.pipe(Effect.ignore, Effect.zipRight(invalidate), Effect.zipRight(attempt))
             : first
         if (response.status >= 200 && response.status < 300) return response
+        if (response.status === 304 && request.ifNoneMatch !== undefined) return response
         return yield* Effect.flip(apiError(request.method, request.path, response))
       })
     }

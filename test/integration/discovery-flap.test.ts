@@ -100,15 +100,17 @@ beforeAll(async () => {
       })
       return
     }
-    // The body is rewritten, so it must arrive uncompressed.
+    // The body is rewritten, so it must arrive whole and uncompressed, and its ETag (the real
+    // document's) goes: revalidated with it, the API server would call the rewritten one current.
     delete req.headers["accept-encoding"]
+    delete req.headers["if-none-match"]
     forward((answer) => {
       const chunks: Array<Buffer> = []
       answer.on("data", (chunk: Buffer) => chunks.push(chunk))
       answer.on("end", () => {
         const body = withoutGroup(Buffer.concat(chunks).toString("utf8"), group)
         droppedAnswers++
-        const { "transfer-encoding": _chunked, ...headers } = answer.headers
+        const { "transfer-encoding": _chunked, etag: _etag, ...headers } = answer.headers
         res.writeHead(answer.statusCode ?? 502, {
           ...headers,
           "content-length": String(Buffer.byteLength(body)),

@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { afterAll } from "vitest"
 import { KubeClient } from "../../src/kube/index.js"
-import { discover, discoverWith } from "../../src/watch/Discovery.js"
+import { discover, discoverWith, makeRevalidating } from "../../src/watch/Discovery.js"
 import type { DiscoveryResult, WatchedType } from "../../src/watch/DiscoveryResult.js"
 import { adminRequest, expectStatus, kubeContext, waitUntil } from "../kube/harness.js"
 
@@ -27,8 +27,11 @@ const userLayer = Layer.unwrapEffect(
   Effect.sync(() => KubeClient.layerFromFile(kubeContext().userKubeconfig)),
 )
 
+const revalidatedCrd = `widgets.${group}`
+
 afterAll(async () => {
   await adminRequest("DELETE", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crdName}`)
+  await adminRequest("DELETE", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${revalidatedCrd}`)
   await adminRequest("DELETE", `/apis/apiregistration.k8s.io/v1/apiservices/${apiServiceName}`)
 })
 
@@ -75,6 +78,19 @@ const discoverUntil = (
     Effect.filterOrFail(done, () => new Error(`discovery never showed ${what} within 30 s`)),
     Effect.retry(Schedule.spaced("250 millis").pipe(Schedule.upTo("30 seconds"))),
   )
+
+/** GETs of `/api` and `/apis` the API server has answered 304 Not Modified, from its own /metrics. */
+const notModifiedAnswers = Effect.promise(async () =>
+  (await adminRequest("GET", "/metrics")).text
+    .split("\n")
+    .filter(
+      (line) =>
+        line.startsWith("apiserver_request_total{") &&
+        line.includes('code="304"') &&
+        /subresource="apis?"/.test(line),
+    )
+    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0),
+)
 
 const typeSet = (result: DiscoveryResult) => result.types.map((t) => `${t.key}@${t.version}:${t.kind}`)
 
@@ -213,6 +229,42 @@ describe("discovery on the real API server", () => {
         ),
       )
       yield* discoverUntil(`${apiServiceName} gone`, (r) => !failed(r))
+    }).pipe(Effect.provide(adminLayer)),
+  )
+
+  it.live("a revalidating discovery reads unchanged documents as 304 and a changed one afresh", () =>
+    Effect.gen(function* () {
+      const revalidating = yield* makeRevalidating()
+      const first = yield* revalidating
+      const before = yield* notModifiedAnswers
+      const second = yield* revalidating
+      // `/api` and `/apis`, each answered 304 Not Modified to the ETag of the first answer.
+      expect((yield* notModifiedAnswers) - before).toBeGreaterThanOrEqual(2)
+      expect(typeSet(second)).toEqual(typeSet(first))
+      expect(typeSet(second)).toEqual(typeSet(yield* discover))
+
+      yield* Effect.promise(async () =>
+        expectStatus(
+          await adminRequest("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+            apiVersion: "apiextensions.k8s.io/v1",
+            kind: "CustomResourceDefinition",
+            metadata: { name: revalidatedCrd },
+            spec: {
+              group,
+              scope: "Cluster",
+              names: { plural: "widgets", singular: "widget", kind: "Widget", listKind: "WidgetList" },
+              versions: [version("v1", true)],
+            },
+          }),
+          201,
+        ),
+      )
+      const changed = yield* discoverUntil(
+        revalidatedCrd,
+        (r) => byKey(r, revalidatedCrd).length > 0,
+        revalidating,
+      )
+      expect(byKey(changed, revalidatedCrd).map((t) => t.kind)).toEqual(["Widget"])
     }).pipe(Effect.provide(adminLayer)),
   )
 
