@@ -42,21 +42,30 @@ const version = (name: string, storage: boolean) => ({
   schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
 })
 
-const createCrd = Effect.promise(async () => {
+/** Creates a CRD of `group` (plural `<singular>s`, kind `Kind`). */
+const postCrd = async (
+  singular: string,
+  kind: string,
+  scope: "Namespaced" | "Cluster",
+  versions: ReadonlyArray<ReturnType<typeof version>>,
+) =>
   expectStatus(
     await adminRequest("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
       apiVersion: "apiextensions.k8s.io/v1",
       kind: "CustomResourceDefinition",
-      metadata: { name: crdName },
+      metadata: { name: `${singular}s.${group}` },
       spec: {
         group,
-        scope: "Namespaced",
-        names: { plural: "gizmos", singular: "gizmo", kind: "Gizmo", listKind: "GizmoList" },
-        versions: [version("v1", true), version("v2", false)],
+        scope,
+        names: { plural: `${singular}s`, singular, kind, listKind: `${kind}List` },
+        versions,
       },
     }),
     201,
   )
+
+const createCrd = Effect.promise(async () => {
+  await postCrd("gizmo", "Gizmo", "Namespaced", [version("v1", true), version("v2", false)])
   await waitUntil(`${crdName} to be Established`, async () => {
     const crd = (
       await adminRequest("GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crdName}`)
@@ -243,22 +252,7 @@ describe("discovery on the real API server", () => {
       expect(typeSet(second)).toEqual(typeSet(first))
       expect(typeSet(second)).toEqual(typeSet(yield* discover))
 
-      yield* Effect.promise(async () =>
-        expectStatus(
-          await adminRequest("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
-            apiVersion: "apiextensions.k8s.io/v1",
-            kind: "CustomResourceDefinition",
-            metadata: { name: revalidatedCrd },
-            spec: {
-              group,
-              scope: "Cluster",
-              names: { plural: "widgets", singular: "widget", kind: "Widget", listKind: "WidgetList" },
-              versions: [version("v1", true)],
-            },
-          }),
-          201,
-        ),
-      )
+      yield* Effect.promise(() => postCrd("widget", "Widget", "Cluster", [version("v1", true)]))
       const changed = yield* discoverUntil(
         revalidatedCrd,
         (r) => byKey(r, revalidatedCrd).length > 0,
