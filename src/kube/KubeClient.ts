@@ -119,6 +119,15 @@ export class KubeClient extends Context.Tag("k8s-vectordb-sync/KubeClient")<Kube
     KubeClient.layer(options).pipe(Layer.provide(KubeConfigSource.layerFromFile(file)))
 }
 
+/** What an exchange answered: a 304 to `If-None-Match` has no body. */
+interface Answer {
+  readonly notModified: boolean
+  readonly text: string
+  readonly etag: string | undefined
+}
+
+const notModified: Answer = { notModified: true, text: "", etag: undefined }
+
 const make = (
   options?: KubeClientOptions,
 ): Effect.Effect<KubeClientShape, never, KubeConfigSource | Scope.Scope> =>
@@ -132,23 +141,20 @@ const make = (
       userAgent: options?.userAgent ?? "k8s-vectordb-sync",
     })
 
-    /**
-     * One exchange, answered within the timeout: the body's text and ETag, or `undefined` for a 304
-     * to `ifNoneMatch`.
-     */
+    /** One exchange, answered within the timeout: the body's text and ETag (a 304 has no body). */
     const answer = (
       request: KubeConnection.KubeRequest,
       opts: KubeRequestOptions,
-    ): Effect.Effect<{ readonly text: string; readonly etag: string | undefined } | undefined, KubeError> => {
+    ): Effect.Effect<Answer, KubeError> => {
       const { method, path } = request
       const timeout = opts.timeout === undefined ? requestTimeout : Duration.decode(opts.timeout)
       return Effect.scoped(
         connection.send({ ...request, query: opts.query, accept: opts.accept }).pipe(
           Effect.flatMap((response) =>
             response.status === 304
-              ? Effect.succeed(undefined)
+              ? Effect.succeed(notModified)
               : response.text.pipe(
-                  Effect.map((text) => ({ text, etag: response.headers.etag })),
+                  Effect.map((text): Answer => ({ notModified: false, text, etag: response.headers.etag })),
                   Effect.mapError((e) => fromHttpClientError(method, path, e)),
                 ),
           ),
@@ -172,8 +178,8 @@ const make = (
       request: KubeConnection.KubeRequest,
       opts: KubeRequestOptions & WithSchema<A, I, R>,
     ): Effect.Effect<A, KubeError, R> =>
-      // Without `ifNoneMatch` a 304 is an error of `send`: there is always a text here.
-      Effect.flatMap(answer(request, opts), (answered) => decoded(request, opts.schema, answered?.text ?? ""))
+      // Without `ifNoneMatch` a 304 is an error of `send`: the answer here always has a body.
+      Effect.flatMap(answer(request, opts), (answered) => decoded(request, opts.schema, answered.text))
 
     const revalidate = <A, I, R>(
       path: string,
@@ -182,11 +188,11 @@ const make = (
       const { kept } = opts
       const request = { method: "GET" as const, path, ifNoneMatch: kept?.etag }
       return Effect.flatMap(answer(request, opts), (answered) =>
-        answered === undefined && kept !== undefined
+        answered.notModified && kept !== undefined
           ? Effect.succeed(kept)
-          : Effect.map(decoded(request, opts.schema, answered?.text ?? ""), (value) => ({
+          : Effect.map(decoded(request, opts.schema, answered.text), (value) => ({
               value,
-              etag: answered?.etag,
+              etag: answered.etag,
             })),
       )
     }

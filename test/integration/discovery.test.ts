@@ -13,6 +13,7 @@ import { KubeClient } from "../../src/kube/index.js"
 import { discover, discoverWith, makeRevalidating } from "../../src/watch/Discovery.js"
 import type { DiscoveryResult, WatchedType } from "../../src/watch/DiscoveryResult.js"
 import { adminRequest, expectStatus, kubeContext, waitUntil } from "../kube/harness.js"
+import { parsePrometheusText, sampleValue } from "../support/prometheus.js"
 
 const suffix = randomBytes(4).toString("hex")
 const group = `discovery-${suffix}.example.com`
@@ -89,17 +90,14 @@ const discoverUntil = (
   )
 
 /** GETs of `/api` and `/apis` the API server has answered 304 Not Modified, from its own /metrics. */
-const notModifiedAnswers = Effect.promise(async () =>
-  (await adminRequest("GET", "/metrics")).text
-    .split("\n")
-    .filter(
-      (line) =>
-        line.startsWith("apiserver_request_total{") &&
-        line.includes('code="304"') &&
-        /subresource="apis?"/.test(line),
-    )
-    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0),
-)
+const notModifiedAnswers = Effect.promise(async () => {
+  const samples = parsePrometheusText((await adminRequest("GET", "/metrics")).text)
+  return ["api", "apis"].reduce(
+    (sum, subresource) =>
+      sum + sampleValue(samples, "apiserver_request_total", { code: "304", verb: "GET", subresource }),
+    0,
+  )
+})
 
 const typeSet = (result: DiscoveryResult) => result.types.map((t) => `${t.key}@${t.version}:${t.kind}`)
 
