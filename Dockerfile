@@ -5,7 +5,8 @@
 #   build   – bundles src/main.ts and the production code it imports into one ES module
 #             (`npm run bundle`, esbuild): pure JavaScript, arch-independent, so under buildx it runs
 #             on the build machine's platform even for a foreign target. Bundling drops the modules
-#             the controller never runs, which is most of its memory (BENCHMARKS.md).
+#             the controller never runs, which is most of its memory (BENCHMARKS.md); node-fetch,
+#             which only client-node's generated API client calls, resolves to undici, already in it.
 #   runtime – Node.js 24 LTS slim with that one file: no node_modules, no npm/yarn/corepack, files
 #             owned by root and read-only to the process, numeric non-root user (so `runAsNonRoot`
 #             can be verified by the kubelet). Nothing is written at run time: the image works with a
@@ -41,6 +42,10 @@ LABEL org.opencontainers.image.title="k8s-vectordb-sync" \
 RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx \
       /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
 ENV NODE_ENV=production
+# V8 takes about 33 MiB from malloc to parse the bundle at start, and frees it. From glibc's main
+# heap, the small allocations made after it would keep most of that resident for good; blocks of
+# 32 KiB and more get mappings of their own, returned when freed (BENCHMARKS.md, "Memory").
+ENV MALLOC_MMAP_THRESHOLD_=32768
 WORKDIR /app
 COPY --from=build /app/dist/bundle/main.mjs ./main.mjs
 # 1000 is the image's "node" user; numeric so that Kubernetes can check runAsNonRoot.

@@ -3,9 +3,13 @@
  * authenticator that re-reads them instead of reading them once at load time.
  */
 import * as path from "node:path"
-import { type KubeConfig, loadYaml, type User } from "@kubernetes/client-node"
+import type { KubeConfig, User } from "@kubernetes/client-node"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+// js-yaml is what client-node parses kubeconfigs with. Its `loadYaml` would hand the document to the
+// generated API's ObjectSerializer, which loads every generated model class (a third of a MiB of
+// code) for a document that only needs parsing.
+import { load as parseYaml } from "js-yaml"
 
 /** The part of a kubeconfig that names token files; the rest is client-node's to read. */
 const TokenFileUsers = Schema.Struct({
@@ -35,7 +39,7 @@ const decodeTokenFileUsers = Schema.decodeUnknownOption(TokenFileUsers)
  * client-go does), so a kubeconfig pointing at a rotated token keeps working.
  */
 export const withTokenFiles = (kubeConfig: KubeConfig, yaml: string, baseDir: string): void => {
-  const raw = Option.getOrUndefined(decodeTokenFileUsers(loadYaml<unknown>(yaml)))
+  const raw = Option.getOrUndefined(decodeTokenFileUsers(parseYaml(yaml)))
   const tokenFiles = new Map<string, string>()
   for (const entry of raw?.users ?? []) {
     const file = entry.user?.tokenFile ?? entry.user?.["token-file"]

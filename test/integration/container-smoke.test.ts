@@ -100,7 +100,8 @@ const asContainer = (command: ReadonlyArray<string>, env: Record<string, string>
     {
       cwd: app,
       // The runtime's node first on PATH, as in the node image: the ENTRYPOINT names it bare.
-      env: { PATH: `${join(work, "bin")}:/usr/bin:/bin`, HOME: "/nonexistent", ...env },
+      // The image's ENV under the test's own.
+      env: { PATH: `${join(work, "bin")}:/usr/bin:/bin`, HOME: "/nonexistent", ...image.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
   )

@@ -1,6 +1,7 @@
 /**
- * The Dockerfile's runtime stage as data, for the container smoke test: it starts the bundle the
- * way the image declares (its USER, WORKDIR file and exec-form ENTRYPOINT) instead of restating them.
+ * The Dockerfile's runtime stage as data, for the container smoke test and the benchmark: they start
+ * the bundle the way the image declares (its USER, ENV, WORKDIR file and exec-form ENTRYPOINT)
+ * instead of restating them.
  */
 export interface Instruction {
   readonly keyword: string
@@ -29,6 +30,19 @@ export interface RuntimeStage {
   readonly copiesFromStages: ReadonlyArray<{ readonly source: string; readonly destination: string }>
   /** Any other COPY or ADD of the runtime stage (from the build context). */
   readonly otherCopies: ReadonlyArray<string>
+  /** The environment its ENV instructions set (`ENV KEY=value …`; the runtime stage's own only). */
+  readonly env: Readonly<Record<string, string>>
+}
+
+/** `KEY=value` pairs of one ENV instruction; values may be double-quoted, not otherwise escaped. */
+const envPairs = (args: string): Array<[string, string]> => {
+  const pairs: Array<[string, string]> = []
+  for (const match of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)/g)) {
+    const value = match[2]!
+    pairs.push([match[1]!, value.startsWith('"') ? value.slice(1, -1) : value])
+  }
+  if (pairs.length === 0) throw new Error(`Dockerfile: ENV ${args}: expected KEY=value pairs`)
+  return pairs
 }
 
 export const runtimeStage = (dockerfile: string): RuntimeStage => {
@@ -69,5 +83,6 @@ export const runtimeStage = (dockerfile: string): RuntimeStage => {
     entrypoint: entrypoint as Array<string>,
     copiesFromStages: fromStages,
     otherCopies: copies.filter((i) => !/^--from=/.test(i.args)).map((i) => `${i.keyword} ${i.args}`),
+    env: Object.fromEntries(stage.filter((i) => i.keyword === "ENV").flatMap((i) => envPairs(i.args))),
   }
 }

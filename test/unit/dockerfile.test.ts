@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs"
 import { ValidationSeverity, type ValidatorSettings, validate } from "dockerfile-utils"
 import { describe, expect, it } from "vitest"
-import { instructions } from "../support/dockerfile.js"
+import { instructions, runtimeStage } from "../support/dockerfile.js"
 
 const dockerfile = readFileSync("Dockerfile", "utf8")
 const dockerignore = readFileSync(".dockerignore", "utf8")
@@ -48,5 +48,16 @@ describe("Dockerfile", () => {
       .filter((i) => i.keyword === "COPY" && !i.args.includes("--from="))
       .flatMap((i) => i.args.split(/\s+/).slice(0, -1))
     for (const source of copied) expect(allowed.some((a) => a === source || a === `${source}/`)).toBe(true)
+  })
+
+  it("the runtime stage's ENV is read as the smoke test and the benchmark apply it", () => {
+    const stage = runtimeStage(
+      'FROM node:24 AS build\nENV BUILD_ONLY=1\nFROM node:24\nENV A=1 B="two words"\nENV C=\nUSER 1000\nENTRYPOINT ["node", "m.mjs"]\n',
+    )
+    expect(stage.env).toEqual({ A: "1", B: "two words", C: "" })
+    expect(() => runtimeStage('FROM node:24\nENV LEGACY form\nUSER 1000\nENTRYPOINT ["node"]\n')).toThrow(
+      /expected KEY=value/,
+    )
+    expect(runtimeStage(dockerfile).env.NODE_ENV).toBe("production")
   })
 })
