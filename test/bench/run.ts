@@ -23,7 +23,8 @@
  * Flags: --scale list (a,b,c) --configmaps N --namespaces N --deployments N --services N --data-kib N
  * --churn N --crds N --crd-objects N (override the points' fill) --concurrency N (32)
  * --debounce list (10000; one run per value) --controller "[label::]<command line>" (repeatable;
- * unset: the image's command line, the bundle under the chart's NODE_OPTIONS, built first)
+ * unset: the image as it runs: Node.js 24, the Dockerfile's ENV and the bundle under the chart's
+ * NODE_OPTIONS, built first)
  * --runs N (1; runs of each controller per point and window) --watch types (unset: the controller's
  * default, every type) --settle seconds (15 at a and b, 45 at c; then until RSS stops falling)
  * --settle-max seconds (90)
@@ -49,6 +50,7 @@ import { join, resolve } from "node:path"
 import { ControlPlane } from "../kube/ControlPlane.js"
 import { establishedConnections } from "../support/connections.js"
 import { awaitWatchCaches, createFleet, type Send } from "../support/crds.js"
+import { runtimeStage } from "../support/dockerfile.js"
 import { type BenchReceiver, CHURN_LABEL, startBenchReceiver } from "./BenchReceiver.js"
 import { asCell, type Cell, cell, type Figure, summariseCells } from "./cells.js"
 import { renderHeapSummary, summariseHeap } from "./heap.js"
@@ -77,8 +79,9 @@ const int = (name: string, fallback: number): number => {
 }
 
 /**
- * The image's command line: `node main.mjs` (the bundle) with the NODE_OPTIONS the chart gives the
- * pod at its default values, read from `helm template` (helm comes with the test binaries).
+ * The image's command line: its Node.js (24, not the one running the bench), its ENV, and
+ * `node main.mjs` (the bundle) with the NODE_OPTIONS the chart gives the pod at its default values,
+ * read from `helm template` (helm comes with the test binaries).
  */
 const chartNodeOptions = (() => {
   const tools = execFileSync(resolve(import.meta.dirname, "../kube/build.sh"), { encoding: "utf8" }).trim()
@@ -96,7 +99,15 @@ const chartNodeOptions = (() => {
   const match = /name: NODE_OPTIONS\s+value: "?([^"\n]+)"?/.exec(rendered)
   return match?.[1] ?? ""
 })()
-const DEFAULT_CONTROLLER = `node ${chartNodeOptions} dist/bundle/main.mjs`.replace(/\s+/g, " ")
+const imageNode = (): string =>
+  execFileSync(resolve(import.meta.dirname, "../support/node24.sh"), {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  }).trim()
+const imageEnv = runtimeStage(readFileSync(resolve(import.meta.dirname, "../../Dockerfile"), "utf8")).env
+
+/** A command line that starts with a Node.js binary (`node`, or a path to one), which flags can follow. */
+const NODE_COMMAND = /^(?:\S*\/)?node\s/
 
 /** A controller under test: its command line and the label its table columns carry. */
 interface Controller {
@@ -106,7 +117,21 @@ interface Controller {
   readonly labelled: boolean
   /** Names its logs and profiles apart from the other controllers'. */
   readonly tag: string
+  /** Set in its environment under the bench's own variables (the image's ENV for the default). */
+  readonly env?: Readonly<Record<string, string>>
+  /** The default: the image's bundle, built first unless --no-build. */
+  readonly image?: boolean
 }
+
+/** The image as it runs: its Node.js, its ENV, the bundle under the chart's NODE_OPTIONS. */
+const imageController = (): Controller => ({
+  label: `node ${chartNodeOptions} dist/bundle/main.mjs`.replace(/\s+/g, " "),
+  command: `${imageNode()} ${chartNodeOptions} dist/bundle/main.mjs`,
+  labelled: false,
+  tag: "controller1",
+  env: imageEnv,
+  image: true,
+})
 
 /** `label::<command line>`, or a bare command line, which is then its own label. */
 const parseController = (spec: string, index: number): Controller => {
@@ -121,7 +146,7 @@ const parseController = (spec: string, index: number): Controller => {
 }
 
 const parseControllers = (specs: ReadonlyArray<string>): ReadonlyArray<Controller> => {
-  const controllers = (specs.length > 0 ? specs : [DEFAULT_CONTROLLER]).map(parseController)
+  const controllers = specs.length > 0 ? specs.map(parseController) : [imageController()]
   const labels = controllers.map((c) => c.label)
   const twice = labels.find((label, i) => labels.indexOf(label) !== i)
   // Their runs are told apart by label, in the table and in the JSON.
@@ -538,15 +563,19 @@ const runController = async (
   const log = join(outDir, `controller-${which}.log`)
   const profDir = join(outDir, `prof-${which}`)
   let command = controller.command
-  if (options.cpuProf && /^node\s/.test(command)) {
+  if (options.cpuProf && NODE_COMMAND.test(command)) {
     mkdirSync(profDir, { recursive: true })
-    command = command.replace(/^node\s/, `node --cpu-prof --cpu-prof-dir=${profDir} `)
+    command = command.replace(NODE_COMMAND, (node) => `${node}--cpu-prof --cpu-prof-dir=${profDir} `)
   }
-  if (options.heapSnapshot && /^node\s/.test(command)) {
+  if (options.heapSnapshot && NODE_COMMAND.test(command)) {
     mkdirSync(profDir, { recursive: true })
-    command = command.replace(/^node\s/, `node --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${profDir} `)
+    command = command.replace(
+      NODE_COMMAND,
+      (node) => `${node}--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${profDir} `,
+    )
   }
   const env: Record<string, string> = {
+    ...controller.env,
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "/tmp",
     KUBECONFIG: plane.info.adminKubeconfig,
@@ -1016,7 +1045,7 @@ const main = async () => {
       `  other heavy processes now (figures will be noisier):\n    ${machine.loadAtStart.others.join("\n    ")}`,
     )
   }
-  if (options.build && options.controllers.some((c) => c.command === DEFAULT_CONTROLLER)) {
+  if (options.build && options.controllers.some((c) => c.image === true)) {
     say("▶ building the image's bundle (npm run bundle)")
     execFileSync("npm", ["run", "--silent", "bundle"], { cwd: repo, stdio: "inherit" })
   }
