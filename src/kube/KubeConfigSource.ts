@@ -8,9 +8,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Cluster, Context as KubeContext, User } from "@kubernetes/client-node"
-// The module that holds `KubeConfig`, not the package's index: the index re-exports the whole client
-// (generated API and models, informers, exec and port-forward over WebSockets), and a bundle keeps
-// every module of it that has effects at load time, most of a MiB of code the controller never runs.
+// The module that holds `KubeConfig`, not the package's index, which re-exports the whole client
+// (generated API, informers, exec and port-forward over WebSockets): a bundle keeps every module
+// behind it that has effects at load time, code the controller never runs.
 import { KubeConfig } from "@kubernetes/client-node/dist/config.js"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
