@@ -79,9 +79,8 @@ const int = (name: string, fallback: number): number => {
 }
 
 /**
- * The image's command line: its Node.js (24, not the one running the bench), its ENV, and
- * `node main.mjs` (the bundle) with the NODE_OPTIONS the chart gives the pod at its default values,
- * read from `helm template` (helm comes with the test binaries).
+ * The NODE_OPTIONS the chart gives the pod at its default values, read from `helm template` (helm
+ * comes with the test binaries).
  */
 const chartNodeOptions = (() => {
   const tools = execFileSync(resolve(import.meta.dirname, "../kube/build.sh"), { encoding: "utf8" }).trim()
@@ -123,7 +122,10 @@ interface Controller {
   readonly image?: boolean
 }
 
-/** The image as it runs: its Node.js, its ENV, the bundle under the chart's NODE_OPTIONS. */
+/**
+ * The image as it runs: its Node.js (24, not the one running the bench), its ENV, and the bundle
+ * under the chart's NODE_OPTIONS.
+ */
 const imageController = (): Controller => ({
   label: `node ${chartNodeOptions} dist/bundle/main.mjs`.replace(/\s+/g, " "),
   command: `${imageNode()} ${chartNodeOptions} dist/bundle/main.mjs`,
