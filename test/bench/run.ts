@@ -23,8 +23,8 @@
  * Flags: --scale list (a,b,c) --configmaps N --namespaces N --deployments N --services N --data-kib N
  * --churn N --crds N --crd-objects N (override the points' fill) --concurrency N (32)
  * --debounce list (10000; one run per value) --controller "[label::]<command line>" (repeatable;
- * unset: the image as it runs: Node.js 24, the Dockerfile's ENV and the bundle under the chart's
- * NODE_OPTIONS, built first)
+ * unset: the image as it runs: its ENTRYPOINT on Node.js 24 with the bundle, the Dockerfile's ENV
+ * and the chart's NODE_OPTIONS, built first)
  * --runs N (1; runs of each controller per point and window) --watch types (unset: the controller's
  * default, every type) --settle seconds (15 at a and b, 45 at c; then until RSS stops falling)
  * --settle-max seconds (90)
@@ -103,7 +103,7 @@ const imageNode = (): string =>
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   }).trim()
-const imageEnv = runtimeStage(readFileSync(resolve(import.meta.dirname, "../../Dockerfile"), "utf8")).env
+const imageStage = runtimeStage(readFileSync(resolve(import.meta.dirname, "../../Dockerfile"), "utf8"))
 
 /** A command line that starts with a Node.js binary (`node`, or a path to one), which flags can follow. */
 const NODE_COMMAND = /^(?:\S*\/)?node\s/
@@ -123,17 +123,22 @@ interface Controller {
 }
 
 /**
- * The image as it runs: its Node.js (24, not the one running the bench), its ENV, and the bundle
- * under the chart's NODE_OPTIONS.
+ * The image as it runs: its ENTRYPOINT on its Node.js (24, not the one running the bench) with the
+ * bundle for its `main.mjs`, its ENV, and the chart's NODE_OPTIONS.
  */
-const imageController = (): Controller => ({
-  label: `node ${chartNodeOptions} dist/bundle/main.mjs`.replace(/\s+/g, " "),
-  command: `${imageNode()} ${chartNodeOptions} dist/bundle/main.mjs`,
-  labelled: false,
-  tag: "controller1",
-  env: imageEnv,
-  image: true,
-})
+const imageController = (): Controller => {
+  const [, ...args] = imageStage.entrypoint
+  const line = (node: string) =>
+    [node, ...args.map((arg) => (arg === "main.mjs" ? "dist/bundle/main.mjs" : arg))].join(" ")
+  return {
+    label: `${line("node")} (NODE_OPTIONS=${chartNodeOptions})`,
+    command: line(imageNode()),
+    labelled: false,
+    tag: "controller1",
+    env: { ...imageStage.env, NODE_OPTIONS: chartNodeOptions },
+    image: true,
+  }
+}
 
 /** `label::<command line>`, or a bare command line, which is then its own label. */
 const parseController = (spec: string, index: number): Controller => {

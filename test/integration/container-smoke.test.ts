@@ -8,7 +8,7 @@
  * - Started as the Dockerfile's numeric USER (setpriv: that uid/gid, no supplementary groups,
  *   no_new_privs) inside a private mount namespace whose root filesystem is remounted read-only
  *   (readOnlyRootFilesystem: true), with that folder as working directory and HOME pointing nowhere,
- *   running the exec-form ENTRYPOINT as written.
+ *   running the exec-form ENTRYPOINT as written, on the image's Node.js 24 with its ENV.
  * - It answers /healthz and /readyz, syncs to a receiver, and exits 0 on SIGTERM (which only reaches
  *   node because the ENTRYPOINT execs it directly).
  */
@@ -129,13 +129,18 @@ beforeAll(async () => {
   mkdirSync(app)
   // The image's /app: the bundle, nothing else.
   bundleInto(app)
-  // The runtime's node binary, reachable by nobody (the one running the tests may sit in /root).
+  // The image's Node.js (24, whatever runs the tests; the ENTRYPOINT may pass flags only it knows),
+  // reachable by nobody (the cache it sits in may be under /root).
+  const imageNode = execFileSync(join(root, "test/support/node24.sh"), {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  }).trim()
   mkdirSync(join(work, "bin"))
   node = join(work, "bin", "node")
   try {
-    linkSync(process.execPath, node)
+    linkSync(imageNode, node)
   } catch {
-    copyFileSync(process.execPath, node)
+    copyFileSync(imageNode, node)
   }
   chmodSync(node, 0o755)
   // A kubeconfig the unprivileged user may read, as a mounted ServiceAccount token would be.
