@@ -50,7 +50,7 @@ import { join, resolve } from "node:path"
 import { ControlPlane } from "../kube/ControlPlane.js"
 import { establishedConnections } from "../support/connections.js"
 import { awaitWatchCaches, createFleet, type Send } from "../support/crds.js"
-import { runtimeStage } from "../support/dockerfile.js"
+import { imageNode, runtimeStage } from "../support/dockerfile.js"
 import { type BenchReceiver, CHURN_LABEL, startBenchReceiver } from "./BenchReceiver.js"
 import { asCell, type Cell, cell, type Figure, summariseCells } from "./cells.js"
 import { renderHeapSummary, summariseHeap } from "./heap.js"
@@ -98,11 +98,6 @@ const chartNodeOptions = (() => {
   const match = /name: NODE_OPTIONS\s+value: "?([^"\n]+)"?/.exec(rendered)
   return match?.[1] ?? ""
 })()
-const imageNode = (): string =>
-  execFileSync(resolve(import.meta.dirname, "../support/node24.sh"), {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  }).trim()
 const imageStage = runtimeStage(readFileSync(resolve(import.meta.dirname, "../../Dockerfile"), "utf8"))
 
 /** A command line that starts with a Node.js binary (`node`, or a path to one), which flags can follow. */

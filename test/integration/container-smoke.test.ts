@@ -30,7 +30,7 @@ import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createNamespace, deleteNamespace, kubeContext } from "../kube/harness.js"
 import { eventually } from "../support/controller.js"
-import { runtimeStage } from "../support/dockerfile.js"
+import { imageNode, runtimeStage } from "../support/dockerfile.js"
 import { freePort } from "../support/ports.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
@@ -131,16 +131,13 @@ beforeAll(async () => {
   bundleInto(app)
   // The image's Node.js (24, whatever runs the tests; the ENTRYPOINT may pass flags only it knows),
   // reachable by nobody (the cache it sits in may be under /root).
-  const imageNode = execFileSync(join(root, "test/support/node24.sh"), {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  }).trim()
+  const runtime = imageNode()
   mkdirSync(join(work, "bin"))
   node = join(work, "bin", "node")
   try {
-    linkSync(imageNode, node)
+    linkSync(runtime, node)
   } catch {
-    copyFileSync(imageNode, node)
+    copyFileSync(runtime, node)
   }
   chmodSync(node, 0o755)
   // A kubeconfig the unprivileged user may read, as a mounted ServiceAccount token would be.

@@ -3,6 +3,16 @@
  * the bundle the way the image declares (its USER, ENV, WORKDIR file and exec-form ENTRYPOINT)
  * instead of restating them.
  */
+import { execFileSync } from "node:child_process"
+import { resolve } from "node:path"
+
+/** The path of the image's Node.js (24, whichever Node runs the caller), installed on first use. */
+export const imageNode = (): string =>
+  execFileSync(resolve(import.meta.dirname, "node24.sh"), {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  }).trim()
+
 export interface Instruction {
   readonly keyword: string
   readonly args: string
