@@ -52,7 +52,4 @@ COPY --from=build /app/dist/bundle/main.mjs ./main.mjs
 USER 1000:1000
 EXPOSE 8081 8082
 # Exec form: node is PID 1 and receives SIGTERM itself; the controller flushes and exits 0.
-# --memory-saver-mode (a V8 flag NODE_OPTIONS does not take): V8 13's memory reducer never sees a
-# low allocation rate in a process that allocates nothing on the C++ heap, so a heap grown by the
-# initial sync would stay committed for good (BENCHMARKS.md, "Memory").
-ENTRYPOINT ["node", "--memory-saver-mode", "main.mjs"]
+ENTRYPOINT ["node", "main.mjs"]
