@@ -2,11 +2,15 @@
 #
 # k8s-vectordb-sync container image.
 #
-#   build   – bundles src/main.ts and the production code it imports into one ES module
+#   build   – bundles src/main.ts and the production code it imports into one CommonJS file
 #             (`npm run bundle`, esbuild): pure JavaScript, arch-independent, so under buildx it runs
 #             on the build machine's platform even for a foreign target. Bundling drops the modules
 #             the controller never runs, which is most of its memory (BENCHMARKS.md); node-fetch,
 #             which only client-node's generated API client calls, resolves to undici, already in it.
+#             CommonJS, because Node builds an ES module facade for every built-in an ES module
+#             imports, reading all its exports, and node:http's include WebSocket, which loads Node's
+#             own copy of undici (4 MiB); `globalThis.Headers` is undefined for the same reason
+#             (undici's cookie helpers, which the controller does not use, read it at load).
 #   runtime – Node.js 24 LTS slim with that one file: no node_modules, no npm/yarn/corepack, files
 #             owned by root and read-only to the process, numeric non-root user (so `runAsNonRoot`
 #             can be verified by the kubelet). Nothing is written at run time: the image works with a
@@ -47,9 +51,9 @@ ENV NODE_ENV=production
 # 32 KiB and more get mappings of their own, returned when freed (BENCHMARKS.md, "Memory").
 ENV MALLOC_MMAP_THRESHOLD_=32768
 WORKDIR /app
-COPY --from=build /app/dist/bundle/main.mjs ./main.mjs
+COPY --from=build /app/dist/bundle/main.cjs ./main.cjs
 # 1000 is the image's "node" user; numeric so that Kubernetes can check runAsNonRoot.
 USER 1000:1000
 EXPOSE 8081 8082
 # Exec form: node is PID 1 and receives SIGTERM itself; the controller flushes and exits 0.
-ENTRYPOINT ["node", "main.mjs"]
+ENTRYPOINT ["node", "main.cjs"]

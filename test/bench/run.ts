@@ -17,8 +17,8 @@
  *   npm run bench -- --scale a --configmaps 2000 --churn 5000   one point, smaller
  *   npm run bench -- --controller "node --cpu-prof --cpu-prof-dir=/tmp/prof dist/main.js"
  *   npm run bench -- --cpu-prof                     profiles each run (node controllers) and summarises
- *   npm run bench -- --scale a --runs 3 --controller "before::node /tmp/old/dist/bundle/main.mjs" \
- *     --controller "after::node dist/bundle/main.mjs"   compares two, three runs each, alternated
+ *   npm run bench -- --scale a --runs 3 --controller "before::node /tmp/old/dist/bundle/main.cjs" \
+ *     --controller "after::node dist/bundle/main.cjs"   compares two, three runs each, alternated
  *
  * Flags: --scale list (a,b,c) --configmaps N --namespaces N --deployments N --services N --data-kib N
  * --churn N --crds N --crd-objects N (override the points' fill) --concurrency N (32)
@@ -50,7 +50,7 @@ import { join, resolve } from "node:path"
 import { ControlPlane } from "../kube/ControlPlane.js"
 import { establishedConnections } from "../support/connections.js"
 import { awaitWatchCaches, createFleet, type Send } from "../support/crds.js"
-import { imageNode, runtimeStage } from "../support/dockerfile.js"
+import { imageBundle, imageNode, runtimeStage } from "../support/dockerfile.js"
 import { type BenchReceiver, CHURN_LABEL, startBenchReceiver } from "./BenchReceiver.js"
 import { asCell, type Cell, cell, type Figure, summariseCells } from "./cells.js"
 import { renderHeapSummary, summariseHeap } from "./heap.js"
@@ -99,6 +99,13 @@ const chartNodeOptions = (() => {
   return match?.[1] ?? ""
 })()
 const imageStage = runtimeStage(readFileSync(resolve(import.meta.dirname, "../../Dockerfile"), "utf8"))
+const bundleScript = (
+  JSON.parse(readFileSync(resolve(import.meta.dirname, "../../package.json"), "utf8")) as {
+    scripts: Record<string, string>
+  }
+).scripts.bundle
+/** The image's one file: where the runtime stage puts it, and where `npm run bundle` writes it here. */
+const imageFile = imageBundle(imageStage, bundleScript ?? "")
 
 /** A command line that starts with a Node.js binary (`node`, or a path to one), which flags can follow. */
 const NODE_COMMAND = /^(?:\S*\/)?node\s/
@@ -119,12 +126,14 @@ interface Controller {
 
 /**
  * The image as it runs: its ENTRYPOINT on its Node.js (24, not the one running the bench) with the
- * bundle for its `main.mjs`, its ENV, and the chart's NODE_OPTIONS.
+ * bundle `npm run bundle` writes for the file the runtime stage copies, its ENV, and the chart's
+ * NODE_OPTIONS.
  */
 const imageController = (): Controller => {
   const [, ...args] = imageStage.entrypoint
+  const copied = imageFile.destination.replace(/^\.\//, "")
   const line = (node: string) =>
-    [node, ...args.map((arg) => (arg === "main.mjs" ? "dist/bundle/main.mjs" : arg))].join(" ")
+    [node, ...args.map((arg) => (arg === copied ? imageFile.outfile : arg))].join(" ")
   return {
     label: `${line("node")} (NODE_OPTIONS=${chartNodeOptions})`,
     command: line(imageNode()),

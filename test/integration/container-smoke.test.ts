@@ -30,7 +30,7 @@ import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createNamespace, deleteNamespace, kubeContext } from "../kube/harness.js"
 import { eventually } from "../support/controller.js"
-import { imageNode, runtimeStage } from "../support/dockerfile.js"
+import { imageBundle, imageNode, runtimeStage } from "../support/dockerfile.js"
 import { freePort } from "../support/ports.js"
 import { type Receiver, startReceiver } from "../support/Receiver.js"
 
@@ -46,24 +46,12 @@ const bundleInto = (app: string): void => {
     JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
   ).scripts
   const bundle = scripts.bundle ?? ""
-  const outfile = /--outfile=(\S+)/.exec(bundle)?.[1]
-  if (outfile === undefined) throw new Error(`the bundle script names no --outfile: ${bundle}`)
-  const [copy, ...more] = image.copiesFromStages
-  if (copy === undefined || more.length > 0 || image.otherCopies.length > 0) {
-    throw new Error(`the runtime stage must copy exactly the bundle: ${JSON.stringify(image)}`)
-  }
-  if (!copy.source.endsWith(`/${outfile}`)) {
-    throw new Error(`the runtime stage copies ${copy.source}, the bundle script writes ${outfile}`)
-  }
-  execFileSync(
-    "sh",
-    ["-c", bundle.replace(`--outfile=${outfile}`, `--outfile=${join(app, copy.destination)}`)],
-    {
-      cwd: root,
-      env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH ?? ""}` },
-      stdio: "inherit",
-    },
-  )
+  const { outfile, destination } = imageBundle(image, bundle)
+  execFileSync("sh", ["-c", bundle.replace(`--outfile=${outfile}`, `--outfile=${join(app, destination)}`)], {
+    cwd: root,
+    env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH ?? ""}` },
+    stdio: "inherit",
+  })
 }
 
 const requireTool = (name: string): void => {

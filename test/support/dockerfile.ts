@@ -96,3 +96,24 @@ export const runtimeStage = (dockerfile: string): RuntimeStage => {
     env: Object.fromEntries(stage.filter((i) => i.keyword === "ENV").flatMap((i) => envPairs(i.args))),
   }
 }
+
+/**
+ * The image's one file: where `npm run bundle` writes it (`outfile`, the script's `--outfile`,
+ * relative to the repository) and where the runtime stage's one COPY puts it (`destination`,
+ * relative to its WORKDIR), after checking that this COPY takes exactly that file.
+ */
+export const imageBundle = (
+  stage: RuntimeStage,
+  bundleScript: string,
+): { readonly outfile: string; readonly destination: string } => {
+  const outfile = /--outfile=(\S+)/.exec(bundleScript)?.[1]
+  if (outfile === undefined) throw new Error(`the bundle script names no --outfile: ${bundleScript}`)
+  const [copy, ...more] = stage.copiesFromStages
+  if (copy === undefined || more.length > 0 || stage.otherCopies.length > 0) {
+    throw new Error(`the runtime stage must copy exactly the bundle: ${JSON.stringify(stage)}`)
+  }
+  if (!copy.source.endsWith(`/${outfile}`)) {
+    throw new Error(`the runtime stage copies ${copy.source}, the bundle script writes ${outfile}`)
+  }
+  return { outfile, destination: copy.destination }
+}
