@@ -13,8 +13,8 @@
  * value, which then decays and underflows back to zero after a long idle spell, so the tick
  * repeats. On Node 20 it is harmless: a few microseconds every 30 s.
  *
- * It replaces `node --memory-saver-mode`, which gives the memory back too, but by making every
- * major GC a compacting one; that cost the initial sync half as much CPU again.
+ * It replaces `node --memory-saver-mode`, which gives the memory back too, but by optimising every
+ * GC for memory: that cost 30-70 % more CPU until an initial sync was delivered (BENCHMARKS.md).
  */
 import * as vm from "node:vm"
 import { Duration, Effect, Layer, Schedule, type Scope } from "effect"
