@@ -13,6 +13,7 @@ import { isDryRun, SyncConfig } from "./config/Config.js"
 import type { KubeClient } from "./kube/KubeClient.js"
 import * as ApiServer from "./ops/ApiServer.js"
 import * as HealthServer from "./ops/HealthServer.js"
+import * as MemoryReducerTick from "./ops/MemoryReducerTick.js"
 import { Resync } from "./ops/Resync.js"
 import { SyncPipeline } from "./pipeline/Pipeline.js"
 import { ChangeQueue } from "./record/ChangeQueue.js"
@@ -71,10 +72,13 @@ export const coreLayer: Layer.Layer<Services, never, SyncConfig | KubeClient | I
 /**
  * Everything the controller process runs, given configuration, a Kubernetes client and a sink:
  * `coreLayer` plus `/healthz`, `/readyz` on the health port, the API (`/api/v1/resync`,
- * `/metrics`) on the API port, and the CRD capabilities pipeline when `CAPABILITIES_ENDPOINT` is set.
+ * `/metrics`) on the API port, the CRD capabilities pipeline when `CAPABILITIES_ENDPOINT` is set,
+ * and the tick without which Node 24's V8 keeps the heap an initial sync grew.
  */
 export const layer: Layer.Layer<Services, ReceiverSetupError, SyncConfig | KubeClient | InstanceSink> =
-  Layer.mergeAll(HealthServer.layer, ApiServer.layer, Capabilities.layer).pipe(Layer.provideMerge(coreLayer))
+  Layer.mergeAll(HealthServer.layer, ApiServer.layer, Capabilities.layer, MemoryReducerTick.layer).pipe(
+    Layer.provideMerge(coreLayer),
+  )
 
 /**
  * `app` with the checkpoint of what the receiver holds (`CHECKPOINT=true`): the checkpoint is built

@@ -17,7 +17,6 @@ import {
 import { KubeClient } from "./kube/KubeClient.js"
 import type { LeadershipLost } from "./leader/Elector.js"
 import * as Standby from "./leader/Standby.js"
-import * as MemoryReducerTick from "./ops/MemoryReducerTick.js"
 
 const loggerFor = (config: SyncConfigShape) =>
   Layer.mergeAll(
@@ -55,8 +54,6 @@ const program = Effect.gen(function* () {
     Layer.provide(Standby.layer({ onLost: exitOnLostLeadership })),
     Layer.provide(KubeClient.layerFromDefault({ maxConnections: config.apiServerMaxConnections })),
     Layer.provide(Layer.succeed(SyncConfig, config)),
-    // Node 24's V8 would otherwise keep the heap of the initial sync for good.
-    Layer.merge(MemoryReducerTick.layer),
   )
   return yield* Effect.gen(function* () {
     for (const warning of config.warnings) yield* Effect.logWarning(warning)

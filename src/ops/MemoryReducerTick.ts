@@ -18,6 +18,8 @@
  */
 import * as vm from "node:vm"
 import { Duration, Effect, Layer, Schedule, type Scope } from "effect"
+import { SyncPipeline } from "../pipeline/Pipeline.js"
+import { Watchers } from "../watch/Watchers.js"
 
 /** Short enough that the decayed rate never reaches zero between ticks (measured at 30 s). */
 export const defaultInterval: Duration.Duration = Duration.seconds(30)
@@ -28,19 +30,47 @@ export const tick: Effect.Effect<void> = Effect.sync(() => {
 })
 
 /**
- * Runs `run` at once and then every `interval`, as a fiber of the enclosing scope. The effect is a
- * parameter so that a test can count the ticks under `TestClock`.
+ * Runs `run` every `interval`, the first time once `after` has completed, as a fiber of the
+ * enclosing scope. The effects are parameters so that a test can count the ticks under `TestClock`.
  */
-export const make = (options?: {
+export const make = <R = never>(options?: {
   readonly interval?: Duration.DurationInput
   readonly run?: Effect.Effect<void>
-}): Effect.Effect<void, never, Scope.Scope> =>
-  (options?.run ?? tick).pipe(
-    Effect.repeat(Schedule.spaced(options?.interval ?? defaultInterval)),
+  readonly after?: Effect.Effect<void, never, R>
+}): Effect.Effect<void, never, Scope.Scope | R> =>
+  (options?.after ?? Effect.void).pipe(
+    Effect.zipRight(
+      (options?.run ?? tick).pipe(Effect.repeat(Schedule.spaced(options?.interval ?? defaultInterval))),
+    ),
     Effect.asVoid,
     Effect.forkScoped,
     Effect.asVoid,
   )
 
-/** The tick for as long as the layer lives. */
-export const layer: Layer.Layer<never> = Layer.scopedDiscard(make())
+/**
+ * Completes once the initial lists are complete and everything they produced has been handed over,
+ * or after `limit` (a receiver that is down keeps records pending for as long as it is down).
+ */
+export const initialSyncDelivered = (
+  limit: Duration.DurationInput = Duration.minutes(5),
+): Effect.Effect<void, never, Watchers | SyncPipeline> =>
+  Effect.gen(function* () {
+    const watchers = yield* Watchers
+    const pipeline = yield* SyncPipeline
+    const delivered = Effect.zipWith(
+      watchers.ready,
+      pipeline.pending,
+      (ready, pending) => ready && pending === 0,
+    )
+    yield* Effect.repeat(delivered, { until: (done) => done, schedule: Schedule.spaced(Duration.seconds(1)) })
+  }).pipe(Effect.timeoutOption(limit), Effect.asVoid)
+
+/**
+ * The tick for as long as the layer lives, from the end of the initial sync on. Until the first
+ * tick the reducer cannot run (its embedder rate is exactly zero), so it stays armed through the
+ * sync; once run it rests until the heap has grown by 10 MiB and 10 % again, which the deliveries
+ * after the debounce window would not do, and the heap they grew would stay committed.
+ */
+export const layer: Layer.Layer<never, never, Watchers | SyncPipeline> = Layer.scopedDiscard(
+  make({ after: initialSyncDelivered() }),
+)

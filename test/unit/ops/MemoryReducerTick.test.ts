@@ -1,6 +1,6 @@
 /**
- * The memory reducer's tick under the TestClock: once at start, then every interval, and no more
- * once its scope closes (the controller's shutdown must not wait for it).
+ * The memory reducer's tick under the TestClock: once `after` completes (at start without it), then
+ * every interval, and no more once its scope closes (the controller's shutdown must not wait for it).
  */
 import * as v8 from "node:v8"
 import { describe, expect, it } from "@effect/vitest"
@@ -20,6 +20,20 @@ describe("MemoryReducerTick", () => {
       yield* Scope.close(scope, Exit.void)
       yield* TestClock.adjust(Duration.seconds(60))
       expect(ticks).toEqual([0, 30, 60, 90])
+    }),
+  )
+
+  it.effect("starts ticking once `after` has completed", () =>
+    Effect.gen(function* () {
+      const ticks: Array<number> = []
+      const run = Effect.map(Clock.currentTimeMillis, (now) => {
+        ticks.push(now / 1000)
+      })
+      const scope = yield* Scope.make()
+      yield* Scope.extend(MemoryReducerTick.make({ run, after: Effect.sleep(Duration.seconds(45)) }), scope)
+      yield* TestClock.adjust(Duration.seconds(100))
+      yield* Scope.close(scope, Exit.void)
+      expect(ticks).toEqual([45, 75])
     }),
   )
 
