@@ -7,34 +7,30 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Scope, TestClock } from "effect"
 import * as MemoryReducerTick from "../../../src/ops/MemoryReducerTick.js"
 
+/** The seconds at which the ticks ran while the scope was open for `open`, and for `after` more. */
+const tickTimes = (open: number, after: Effect.Effect<void> = Effect.void) =>
+  Effect.gen(function* () {
+    const ticks: Array<number> = []
+    const run = Effect.map(Clock.currentTimeMillis, (now) => {
+      ticks.push(now / 1000)
+    })
+    const scope = yield* Scope.make()
+    yield* Scope.extend(MemoryReducerTick.make({ run, after }), scope)
+    yield* TestClock.adjust(Duration.seconds(open))
+    yield* Scope.close(scope, Exit.void)
+    yield* TestClock.adjust(Duration.seconds(60))
+    return ticks
+  })
+
 describe("MemoryReducerTick", () => {
   it.effect("ticks at start and every interval while its scope is open", () =>
-    Effect.gen(function* () {
-      const ticks: Array<number> = []
-      const run = Effect.map(Clock.currentTimeMillis, (now) => {
-        ticks.push(now / 1000)
-      })
-      const scope = yield* Scope.make()
-      yield* Scope.extend(MemoryReducerTick.make({ run }), scope)
-      yield* TestClock.adjust(Duration.seconds(95))
-      yield* Scope.close(scope, Exit.void)
-      yield* TestClock.adjust(Duration.seconds(60))
-      expect(ticks).toEqual([0, 30, 60, 90])
-    }),
+    Effect.map(tickTimes(95), (ticks) => expect(ticks).toEqual([0, 30, 60, 90])),
   )
 
   it.effect("starts ticking once `after` has completed", () =>
-    Effect.gen(function* () {
-      const ticks: Array<number> = []
-      const run = Effect.map(Clock.currentTimeMillis, (now) => {
-        ticks.push(now / 1000)
-      })
-      const scope = yield* Scope.make()
-      yield* Scope.extend(MemoryReducerTick.make({ run, after: Effect.sleep(Duration.seconds(45)) }), scope)
-      yield* TestClock.adjust(Duration.seconds(100))
-      yield* Scope.close(scope, Exit.void)
-      expect(ticks).toEqual([45, 75])
-    }),
+    Effect.map(tickTimes(100, Effect.sleep(Duration.seconds(45))), (ticks) =>
+      expect(ticks).toEqual([45, 75]),
+    ),
   )
 
   it.effect("allocates on the C++ heap, which V8 reads for the embedder's allocation rate", () =>
