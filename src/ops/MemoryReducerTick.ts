@@ -14,7 +14,7 @@
  * repeats. On Node 20 it is harmless: a few microseconds every 30 s.
  *
  * It replaces `node --memory-saver-mode`, which gives the memory back too, but by optimising every
- * GC for memory: that cost 30-70 % more CPU until an initial sync was delivered (BENCHMARKS.md).
+ * GC for memory: that cost up to 78 % more CPU until an initial sync was delivered (BENCHMARKS.md).
  */
 import * as vm from "node:vm"
 import { Duration, Effect, Layer, Schedule, type Scope } from "effect"

@@ -99,13 +99,8 @@ const chartNodeOptions = (() => {
   return match?.[1] ?? ""
 })()
 const imageStage = runtimeStage(readFileSync(resolve(import.meta.dirname, "../../Dockerfile"), "utf8"))
-const bundleScript = (
-  JSON.parse(readFileSync(resolve(import.meta.dirname, "../../package.json"), "utf8")) as {
-    scripts: Record<string, string>
-  }
-).scripts.bundle
 /** The image's one file: where the runtime stage puts it, and where `npm run bundle` writes it here. */
-const imageFile = imageBundle(imageStage, bundleScript ?? "")
+const imageFile = imageBundle(imageStage)
 
 /** A command line that starts with a Node.js binary (`node`, or a path to one), which flags can follow. */
 const NODE_COMMAND = /^(?:\S*\/)?node\s/

@@ -42,12 +42,8 @@ const image = runtimeStage(readFileSync(join(root, "Dockerfile"), "utf8"))
  * COPY puts it, after checking that this COPY takes the bundle script's output.
  */
 const bundleInto = (app: string): void => {
-  const scripts = (
-    JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
-  ).scripts
-  const bundle = scripts.bundle ?? ""
-  const { outfile, destination } = imageBundle(image, bundle)
-  execFileSync("sh", ["-c", bundle.replace(`--outfile=${outfile}`, `--outfile=${join(app, destination)}`)], {
+  const { script, outfile, destination } = imageBundle(image)
+  execFileSync("sh", ["-c", script.replace(`--outfile=${outfile}`, `--outfile=${join(app, destination)}`)], {
     cwd: root,
     env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH ?? ""}` },
     stdio: "inherit",

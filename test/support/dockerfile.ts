@@ -4,6 +4,7 @@
  * instead of restating them.
  */
 import { execFileSync } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 
 /** The path of the image's Node.js (24, whichever Node runs the caller), installed on first use. */
@@ -98,16 +99,17 @@ export const runtimeStage = (dockerfile: string): RuntimeStage => {
 }
 
 /**
- * The image's one file: where `npm run bundle` writes it (`outfile`, the script's `--outfile`,
- * relative to the repository) and where the runtime stage's one COPY puts it (`destination`,
- * relative to its WORKDIR), after checking that this COPY takes exactly that file.
+ * The image's one file: `npm run bundle`'s command (`script`), where it writes the bundle (`outfile`,
+ * its `--outfile`, relative to the repository) and where the runtime stage's one COPY puts it
+ * (`destination`, relative to its WORKDIR), after checking that this COPY takes exactly that file.
  */
 export const imageBundle = (
   stage: RuntimeStage,
-  bundleScript: string,
-): { readonly outfile: string; readonly destination: string } => {
-  const outfile = /--outfile=(\S+)/.exec(bundleScript)?.[1]
-  if (outfile === undefined) throw new Error(`the bundle script names no --outfile: ${bundleScript}`)
+): { readonly script: string; readonly outfile: string; readonly destination: string } => {
+  const packageJson = readFileSync(resolve(import.meta.dirname, "../../package.json"), "utf8")
+  const script = (JSON.parse(packageJson) as { scripts: Record<string, string> }).scripts.bundle ?? ""
+  const outfile = /--outfile=(\S+)/.exec(script)?.[1]
+  if (outfile === undefined) throw new Error(`the bundle script names no --outfile: ${script}`)
   const [copy, ...more] = stage.copiesFromStages
   if (copy === undefined || more.length > 0 || stage.otherCopies.length > 0) {
     throw new Error(`the runtime stage must copy exactly the bundle: ${JSON.stringify(stage)}`)
@@ -115,5 +117,5 @@ export const imageBundle = (
   if (!copy.source.endsWith(`/${outfile}`)) {
     throw new Error(`the runtime stage copies ${copy.source}, the bundle script writes ${outfile}`)
   }
-  return { outfile, destination: copy.destination }
+  return { script, outfile, destination: copy.destination }
 }
