@@ -3,14 +3,10 @@
 # k8s-vectordb-sync container image.
 #
 #   build   – bundles src/main.ts and the production code it imports into one CommonJS file
-#             (`npm run bundle`, esbuild): pure JavaScript, arch-independent, so under buildx it runs
-#             on the build machine's platform even for a foreign target. Bundling drops the modules
-#             the controller never runs, which is most of its memory (BENCHMARKS.md); node-fetch,
-#             which only client-node's generated API client calls, resolves to undici, already in it.
-#             CommonJS, because Node builds an ES module facade for every built-in an ES module
-#             imports, reading all its exports, and node:http's include WebSocket, which loads Node's
-#             own copy of undici (4 MiB); `globalThis.Headers` is undefined for the same reason
-#             (undici's cookie helpers, which the controller does not use, read it at load).
+#             (`npm run bundle`: src/bundle.ts, esbuild): pure JavaScript, arch-independent, so under
+#             buildx it runs on the build machine's platform even for a foreign target. Bundling
+#             drops the modules the controller never runs, which is most of its memory
+#             (BENCHMARKS.md); src/bundle.ts says what else it leaves out, and why CommonJS.
 #   runtime – Node.js 24 LTS slim with that one file: no node_modules, no npm/yarn/corepack, files
 #             owned by root and read-only to the process, numeric non-root user (so `runAsNonRoot`
 #             can be verified by the kubelet). Nothing is written at run time: the image works with a

@@ -148,6 +148,11 @@ describe("the production build, started like the container", () => {
     const bundle = readFileSync(join(app, image.copiesFromStages[0]!.destination), "utf8")
     expect(bundle).not.toContain("vitest")
     expect(bundle).not.toContain("ts.createProgram")
+    // Nor production code the controller never runs (src/bundle.ts): client-node's generated API
+    // models (each declares an `attributeTypeMap`), undici's fetch and its mock agents.
+    expect(bundle).not.toContain("attributeTypeMap")
+    expect(bundle).not.toContain("fetch failed")
+    expect(bundle).not.toContain("MockNotMatchedError")
   })
 
   it("runs as the image's non-root USER on a read-only root filesystem", async () => {

@@ -1,0 +1,91 @@
+/**
+ * `npm run bundle`: the one file the container image runs, `src/main.ts` and what it imports, as
+ * CommonJS for Node.js 20 and later.
+ *
+ *   vite-node src/bundle.ts --outfile=dist/bundle/main.cjs
+ *
+ * A bundle holds the code its imports reach, and two packages reach far more than the controller
+ * runs; what a module does when loaded stays in memory whether or not it is ever called:
+ * - `@kubernetes/client-node`'s KubeConfig (`dist/config.js`) imports its generated API client's
+ *   index for two names (`makeApiClient`'s configuration), and that index loads every model and
+ *   API class (320 KB minified). Here it gets the two modules that define them.
+ * - undici's index loads all of undici: fetch, WebSocket, EventSource, the mock agents, the cache.
+ *   The controller and `@effect/platform-node`'s undici client use its dispatchers and their
+ *   request API, so here `undici` is those. client-node's `node-fetch` imports (its fetch-based
+ *   API client, which the controller never calls) get the same. A name outside them is undefined
+ *   in the bundle; the container smoke test runs the bundle end to end.
+ *
+ * CommonJS, because Node builds an ES module facade for every built-in an ES module imports,
+ * reading all its exports, and `node:http`'s include `WebSocket`, which loads Node's own copy of
+ * undici (4 MiB). `globalThis.Headers` is undefined for the same reason: undici's cookie helpers,
+ * which the controller does not use, read it when loaded.
+ */
+import { createRequire } from "node:module"
+import { dirname } from "node:path"
+import * as esbuild from "esbuild"
+
+const outfile = /^--outfile=(.+)$/.exec(process.argv.find((arg) => arg.startsWith("--outfile=")) ?? "")?.[1]
+if (outfile === undefined) throw new Error("usage: vite-node src/bundle.ts --outfile=<file>")
+
+const require = createRequire(import.meta.url)
+const undiciDir = dirname(require.resolve("undici/package.json"))
+
+/** undici's dispatchers with their request API, as its index sets them up, and nothing else of it. */
+const undiciDispatchers = `"use strict"
+const Dispatcher = require("./lib/dispatcher/dispatcher")
+Object.assign(Dispatcher.prototype, require("./lib/api"))
+const { getGlobalDispatcher, setGlobalDispatcher } = require("./lib/global")
+module.exports = {
+  Dispatcher,
+  Client: require("./lib/dispatcher/client"),
+  Pool: require("./lib/dispatcher/pool"),
+  Agent: require("./lib/dispatcher/agent"),
+  errors: require("./lib/core/errors"),
+  getGlobalDispatcher,
+  setGlobalDispatcher,
+}
+`
+
+/** The two names client-node's KubeConfig imports from its generated client's index, from their own modules. */
+const clientNodeConfiguration = `export { createConfiguration } from "./configuration.js"
+export { ServerConfiguration } from "./servers.js"
+`
+
+const loadsOnlyWhatRuns: esbuild.Plugin = {
+  name: "loads-only-what-runs",
+  setup(build) {
+    build.onResolve({ filter: /^(undici|node-fetch)$/ }, () => ({ path: "undici", namespace: "lean" }))
+    build.onResolve({ filter: /^\.\/gen\/index\.js$/ }, (args) =>
+      /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/.test(args.importer)
+        ? {
+            path: "client-node-configuration",
+            namespace: "lean",
+            pluginData: `${dirname(args.importer)}/gen`,
+          }
+        : undefined,
+    )
+    build.onLoad({ filter: /^undici$/, namespace: "lean" }, () => ({
+      contents: undiciDispatchers,
+      resolveDir: undiciDir,
+      loader: "js",
+    }))
+    build.onLoad({ filter: /^client-node-configuration$/, namespace: "lean" }, (args) => ({
+      contents: clientNodeConfiguration,
+      resolveDir: args.pluginData as string,
+      loader: "js",
+    }))
+  },
+}
+
+await esbuild.build({
+  entryPoints: ["src/main.ts"],
+  bundle: true,
+  minify: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  define: { "globalThis.Headers": "undefined" },
+  outfile,
+  plugins: [loadsOnlyWhatRuns],
+  logLevel: "warning",
+})
