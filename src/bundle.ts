@@ -4,7 +4,7 @@
  *
  *   vite-node src/bundle.ts --outfile=dist/bundle/main.cjs
  *
- * A bundle holds the code its imports reach, and two packages reach far more than the controller
+ * A bundle holds the code its imports reach, and three packages reach far more than the controller
  * runs; what a module does when loaded stays in memory whether or not it is ever called:
  * - `@kubernetes/client-node`'s KubeConfig (`dist/config.js`) imports its generated API client's
  *   index for two names (`makeApiClient`'s configuration), and that index loads every model and
@@ -14,6 +14,9 @@
  *   request API, so here `undici` is those. client-node's `node-fetch` imports (its fetch-based
  *   API client, which the controller never calls) get the same. A name outside them is undefined
  *   in the bundle; the container smoke test runs the bundle end to end.
+ * - effect's Schema imports fast-check (through `effect/FastCheck`) for the arbitraries that
+ *   property tests build from schemas. The controller builds none, and loading fast-check costs
+ *   2-3 MiB of resident memory (heap grown while it sets itself up), so here it is empty.
  *
  * CommonJS, because Node builds an ES module facade for every built-in an ES module imports,
  * reading all its exports, and `node:http`'s include `WebSocket`, which loads Node's own copy of
@@ -54,6 +57,11 @@ export { ServerConfiguration } from "./servers.js"
 const loadsOnlyWhatRuns: esbuild.Plugin = {
   name: "loads-only-what-runs",
   setup(build) {
+    build.onResolve({ filter: /^fast-check$/ }, () => ({ path: "fast-check", namespace: "lean" }))
+    build.onLoad({ filter: /^fast-check$/, namespace: "lean" }, () => ({
+      contents: "module.exports = {}",
+      loader: "js",
+    }))
     build.onResolve({ filter: /^(undici|node-fetch)$/ }, () => ({ path: "undici", namespace: "lean" }))
     build.onResolve({ filter: /^\.\/gen\/index\.js$/ }, (args) =>
       /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/.test(args.importer)

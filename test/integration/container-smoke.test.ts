@@ -149,10 +149,12 @@ describe("the production build, started like the container", () => {
     expect(bundle).not.toContain("vitest")
     expect(bundle).not.toContain("ts.createProgram")
     // Nor production code the controller never runs (src/bundle.ts): client-node's generated API
-    // models (each declares an `attributeTypeMap`), undici's fetch and its mock agents.
+    // models (each declares an `attributeTypeMap`), undici's fetch and its mock agents, fast-check
+    // (its runner's `numRuns`).
     expect(bundle).not.toContain("attributeTypeMap")
     expect(bundle).not.toContain("fetch failed")
     expect(bundle).not.toContain("MockNotMatchedError")
+    expect(bundle).not.toContain("numRuns")
   })
 
   it("runs as the image's non-root USER on a read-only root filesystem", async () => {
