@@ -10,10 +10,10 @@
  *   index for two names (`makeApiClient`'s configuration), and that index loads every model and
  *   API class (320 KB minified). Here it gets the two modules that define them.
  * - undici's index loads all of undici: fetch, WebSocket, EventSource, the mock agents, the cache.
- *   The controller and `@effect/platform-node`'s undici client use its dispatchers and their
- *   request API, so here `undici` is those. client-node's `node-fetch` imports (its fetch-based
- *   API client, which the controller never calls) get the same. A name outside them is undefined
- *   in the bundle; the container smoke test runs the bundle end to end.
+ *   The controller (its transports, the proxy of a kubeconfig's `proxy-url`) and
+ *   `@effect/platform-node`'s undici client use its dispatchers and their request API, so here
+ *   `undici` is those. client-node imports `node-fetch` for code the controller never runs; here
+ *   that is Node's own fetch, loaded only if called.
  * - effect's Schema imports fast-check (through `effect/FastCheck`) for the arbitraries that
  *   property tests build from schemas. The controller builds none, so here it is empty (3 MiB
  *   less resident memory on a small cluster; BENCHMARKS.md).
@@ -33,20 +33,31 @@ if (outfile === undefined) throw new Error("usage: vite-node src/bundle.ts --out
 const require = createRequire(import.meta.url)
 const undiciDir = dirname(require.resolve("undici/package.json"))
 
-/** undici's dispatchers with their request API, as its index sets them up, and nothing else of it. */
-const undiciDispatchers = `"use strict"
-const Dispatcher = require("./lib/dispatcher/dispatcher")
-Object.assign(Dispatcher.prototype, require("./lib/api"))
-const { getGlobalDispatcher, setGlobalDispatcher } = require("./lib/global")
-module.exports = {
-  Dispatcher,
-  Client: require("./lib/dispatcher/client"),
-  Pool: require("./lib/dispatcher/pool"),
-  Agent: require("./lib/dispatcher/agent"),
-  errors: require("./lib/core/errors"),
-  getGlobalDispatcher,
-  setGlobalDispatcher,
-}
+/**
+ * undici's dispatchers with their request API, set up as its index sets them up, and nothing else
+ * of it. An ES module, so that a name the bundle imports and this lacks fails the build.
+ */
+const undiciDispatchers = `import Dispatcher from "./lib/dispatcher/dispatcher.js"
+import api from "./lib/api/index.js"
+import Client from "./lib/dispatcher/client.js"
+import Pool from "./lib/dispatcher/pool.js"
+import Agent from "./lib/dispatcher/agent.js"
+import ProxyAgent from "./lib/dispatcher/proxy-agent.js"
+import errors from "./lib/core/errors.js"
+import { getGlobalDispatcher, setGlobalDispatcher } from "./lib/global.js"
+Object.assign(Dispatcher.prototype, api)
+export { Dispatcher, Client, Pool, Agent, ProxyAgent, errors, getGlobalDispatcher, setGlobalDispatcher }
+export default { Dispatcher, Client, Pool, Agent, ProxyAgent, errors, getGlobalDispatcher, setGlobalDispatcher }
+`
+
+/**
+ * What client-node's bundled modules import from node-fetch: its fetch-based API client's `fetch`
+ * and KubeConfig's `Headers` (for `applyToFetchOptions`). The controller calls neither; were
+ * they called, they would be Node's own, looked up on first use, so that loading costs nothing.
+ */
+const nodeFetch = `const builtin = (name) => Reflect.get(globalThis, name)
+export default function fetch(...args) { return builtin("fetch")(...args) }
+export function Headers(init) { return new (builtin("Headers"))(init) }
 `
 
 /** The two names client-node's KubeConfig imports from its generated client's index, from their own modules. */
@@ -59,12 +70,15 @@ const LEAN = "loads-only-what-runs"
 const loadsOnlyWhatRuns: esbuild.Plugin = {
   name: LEAN,
   setup(build) {
-    build.onResolve({ filter: /^(undici|node-fetch)$/ }, () => ({ path: "undici", namespace: LEAN }))
+    build.onResolve({ filter: /^undici$/ }, () => ({ path: "undici", namespace: LEAN }))
     build.onLoad({ filter: /^undici$/, namespace: LEAN }, () => ({
       contents: undiciDispatchers,
       resolveDir: undiciDir,
       loader: "js",
     }))
+
+    build.onResolve({ filter: /^node-fetch$/ }, () => ({ path: "node-fetch", namespace: LEAN }))
+    build.onLoad({ filter: /^node-fetch$/, namespace: LEAN }, () => ({ contents: nodeFetch, loader: "js" }))
 
     build.onResolve({ filter: /^\.\/gen\/index\.js$/ }, (args) =>
       /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/.test(args.importer)

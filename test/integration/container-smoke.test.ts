@@ -10,7 +10,8 @@
  *   (readOnlyRootFilesystem: true), with that folder as working directory and HOME pointing nowhere,
  *   running the exec-form ENTRYPOINT as written, on the image's Node.js 24 with its ENV.
  * - It answers /healthz and /readyz, syncs to a receiver, and exits 0 on SIGTERM (which only reaches
- *   node because the ENTRYPOINT execs it directly).
+ *   node because the ENTRYPOINT execs it directly); also through a kubeconfig's `proxy-url`, the
+ *   one transport (undici's ProxyAgent) the other tests do not run.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
 import { once } from "node:events"
@@ -25,9 +26,12 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs"
+import { createServer, type IncomingMessage } from "node:http"
+import { type AddressInfo, connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { parse, stringify } from "yaml"
 import { createNamespace, deleteNamespace, kubeContext } from "../kube/harness.js"
 import { eventually } from "../support/controller.js"
 import { imageBundle, imageNode, runtimeStage } from "../support/dockerfile.js"
@@ -141,6 +145,53 @@ afterAll(async () => {
   }
 })
 
+/**
+ * Runs the ENTRYPOINT as the container would with `kubeconfig`: it answers /healthz and /readyz,
+ * syncs a fresh namespace to the receiver, and exits 0 on SIGTERM.
+ */
+const syncsAndStops = async (kubeconfig: string): Promise<void> => {
+  const ns = await createNamespace("image-smoke")
+  const healthPort = await freePort()
+  const apiPort = await freePort()
+  const child = asContainer(image.entrypoint, {
+    KUBECONFIG: kubeconfig,
+    INSTANCES_ENDPOINT: receiver.url,
+    WATCH_RESOURCE_TYPES: "namespaces",
+    DEBOUNCE_WINDOW_MS: "100",
+    BATCH_FLUSH_INTERVAL_MS: "100",
+    HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
+    API_BIND_ADDRESS: `127.0.0.1:${apiPort}`,
+  })
+  running.push(child)
+  const { output, exit } = collect(child)
+  const status = (path: string) =>
+    fetch(`http://127.0.0.1:${healthPort}${path}`).then(
+      (r) => r.status,
+      () => 0,
+    )
+  await eventually(
+    async () => (await status("/healthz")) === 200,
+    () => `no /healthz; output:\n${output()}`,
+  )
+  await eventually(
+    async () => (await status("/readyz")) === 200,
+    () => `never ready; output:\n${output()}`,
+  )
+  await eventually(
+    () => receiver.state.has(`_cluster/v1/Namespace/${ns}`),
+    () => `namespace ${ns} not synced; output:\n${output()}`,
+  )
+  child.kill("SIGTERM")
+  const result = await Promise.race([
+    exit,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`no exit after SIGTERM:\n${output()}`)), 30_000),
+    ),
+  ])
+  expect(result, output()).toEqual({ code: 0, signal: null })
+  await deleteNamespace(ns)
+}
+
 describe("the production build, started like the container", () => {
   it("holds the bundle only: no node_modules, no source tree", () => {
     expect(readdirSync(app)).toEqual([image.copiesFromStages[0]!.destination.replace(/^\.\//, "")])
@@ -178,45 +229,39 @@ describe("the production build, started like the container", () => {
   })
 
   it("its ENTRYPOINT answers /healthz and /readyz, syncs, and exits 0 on SIGTERM", async () => {
-    const ns = await createNamespace("image-smoke")
-    const healthPort = await freePort()
-    const apiPort = await freePort()
-    const child = asContainer(image.entrypoint, {
-      KUBECONFIG: join(work, "kube", "config"),
-      INSTANCES_ENDPOINT: receiver.url,
-      WATCH_RESOURCE_TYPES: "namespaces",
-      DEBOUNCE_WINDOW_MS: "100",
-      BATCH_FLUSH_INTERVAL_MS: "100",
-      HEALTH_PROBE_BIND_ADDRESS: `127.0.0.1:${healthPort}`,
-      API_BIND_ADDRESS: `127.0.0.1:${apiPort}`,
+    await syncsAndStops(join(work, "kube", "config"))
+  })
+
+  it("reaches the API server through a kubeconfig's proxy-url (HTTP CONNECT)", async () => {
+    const tunnels: Array<string> = []
+    const proxy = createServer()
+    proxy.on("connect", (req: IncomingMessage, client: Socket, head: Buffer) => {
+      tunnels.push(req.url ?? "")
+      const [host, port] = (req.url ?? "").split(":")
+      const upstream = connect(Number(port), host ?? "", () => {
+        client.write("HTTP/1.1 200 Connection Established\r\n\r\n")
+        upstream.write(head)
+        upstream.pipe(client)
+        client.pipe(upstream)
+      })
+      upstream.on("error", () => client.destroy())
+      client.on("error", () => upstream.destroy())
     })
-    running.push(child)
-    const { output, exit } = collect(child)
-    const status = (path: string) =>
-      fetch(`http://127.0.0.1:${healthPort}${path}`).then(
-        (r) => r.status,
-        () => 0,
-      )
-    await eventually(
-      async () => (await status("/healthz")) === 200,
-      () => `no /healthz; output:\n${output()}`,
-    )
-    await eventually(
-      async () => (await status("/readyz")) === 200,
-      () => `never ready; output:\n${output()}`,
-    )
-    await eventually(
-      () => receiver.state.has(`_cluster/v1/Namespace/${ns}`),
-      () => `namespace ${ns} not synced; output:\n${output()}`,
-    )
-    child.kill("SIGTERM")
-    const result = await Promise.race([
-      exit,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`no exit after SIGTERM:\n${output()}`)), 30_000),
-      ),
-    ])
-    expect(result, output()).toEqual({ code: 0, signal: null })
-    await deleteNamespace(ns)
+    proxy.listen(0, "127.0.0.1")
+    await once(proxy, "listening")
+    try {
+      const config = parse(readFileSync(join(work, "kube", "config"), "utf8"))
+      const { port } = proxy.address() as AddressInfo
+      for (const { cluster } of config.clusters) cluster["proxy-url"] = `http://127.0.0.1:${port}`
+      const proxied = join(work, "kube", "proxied-config")
+      writeFileSync(proxied, stringify(config), { mode: 0o444 })
+      await syncsAndStops(proxied)
+      const server = new URL(config.clusters[0].cluster.server as string)
+      expect(tunnels.length).toBeGreaterThan(0)
+      expect(new Set(tunnels)).toEqual(new Set([server.host]))
+    } finally {
+      proxy.closeAllConnections()
+      proxy.close()
+    }
   })
 })
