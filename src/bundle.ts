@@ -27,11 +27,11 @@ import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import * as esbuild from "esbuild"
 
-const outfile = /^--outfile=(.+)$/.exec(process.argv.find((arg) => arg.startsWith("--outfile=")) ?? "")?.[1]
-if (outfile === undefined) throw new Error("usage: vite-node src/bundle.ts --outfile=<file>")
+const OUTFILE = "--outfile="
+const outfile = process.argv.find((arg) => arg.startsWith(OUTFILE))?.slice(OUTFILE.length)
+if (!outfile) throw new Error("usage: vite-node src/bundle.ts --outfile=<file>")
 
 const require = createRequire(import.meta.url)
-const undiciDir = dirname(require.resolve("undici/package.json"))
 
 /**
  * undici's dispatchers with their request API, set up as its index sets them up, and nothing else
@@ -67,39 +67,31 @@ export { ServerConfiguration } from "./servers.js"
 
 const LEAN = "loads-only-what-runs"
 
+/** What stands in for each left-out module: its source, and where its relative imports resolve. */
+const replacements: Record<string, { readonly contents: string; readonly resolveDir?: string }> = {
+  undici: { contents: undiciDispatchers, resolveDir: dirname(require.resolve("undici/package.json")) },
+  "node-fetch": { contents: nodeFetch },
+  "fast-check": { contents: "module.exports = {}" },
+  "client-node-configuration": {
+    contents: clientNodeConfiguration,
+    resolveDir: join(dirname(require.resolve("@kubernetes/client-node/dist/config.js")), "gen"),
+  },
+}
+
 const loadsOnlyWhatRuns: esbuild.Plugin = {
   name: LEAN,
   setup(build) {
-    build.onResolve({ filter: /^undici$/ }, () => ({ path: "undici", namespace: LEAN }))
-    build.onLoad({ filter: /^undici$/, namespace: LEAN }, () => ({
-      contents: undiciDispatchers,
-      resolveDir: undiciDir,
-      loader: "js",
+    build.onResolve({ filter: /^(undici|node-fetch|fast-check)$/ }, (args) => ({
+      path: args.path,
+      namespace: LEAN,
     }))
-
-    build.onResolve({ filter: /^node-fetch$/ }, () => ({ path: "node-fetch", namespace: LEAN }))
-    build.onLoad({ filter: /^node-fetch$/, namespace: LEAN }, () => ({ contents: nodeFetch, loader: "js" }))
-
+    // The generated client's index as KubeConfig imports it; an importer that needs more keeps it.
     build.onResolve({ filter: /^\.\/gen\/index\.js$/ }, (args) =>
       /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/.test(args.importer)
-        ? {
-            path: "client-node-configuration",
-            namespace: LEAN,
-            pluginData: join(dirname(args.importer), "gen"),
-          }
+        ? { path: "client-node-configuration", namespace: LEAN }
         : undefined,
     )
-    build.onLoad({ filter: /^client-node-configuration$/, namespace: LEAN }, (args) => ({
-      contents: clientNodeConfiguration,
-      resolveDir: args.pluginData as string,
-      loader: "js",
-    }))
-
-    build.onResolve({ filter: /^fast-check$/ }, () => ({ path: "fast-check", namespace: LEAN }))
-    build.onLoad({ filter: /^fast-check$/, namespace: LEAN }, () => ({
-      contents: "module.exports = {}",
-      loader: "js",
-    }))
+    build.onLoad({ filter: /.*/, namespace: LEAN }, (args) => ({ ...replacements[args.path], loader: "js" }))
   },
 }
 

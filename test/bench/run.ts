@@ -126,9 +126,8 @@ interface Controller {
  */
 const imageController = (): Controller => {
   const [, ...args] = imageStage.entrypoint
-  const copied = imageFile.destination.replace(/^\.\//, "")
   const line = (node: string) =>
-    [node, ...args.map((arg) => (arg === copied ? imageFile.outfile : arg))].join(" ")
+    [node, ...args.map((arg) => (arg === imageFile.destination ? imageFile.outfile : arg))].join(" ")
   return {
     label: `${line("node")} (NODE_OPTIONS=${chartNodeOptions})`,
     command: line(imageNode()),

@@ -41,12 +41,12 @@ import { type Receiver, startReceiver } from "../support/Receiver.js"
 const root = resolve(".")
 const image = runtimeStage(readFileSync(join(root, "Dockerfile"), "utf8"))
 
-/**
- * The image's WORKDIR: `npm run bundle` with its output redirected to where the runtime stage's one
- * COPY puts it, after checking that this COPY takes the bundle script's output.
- */
+/** The image's one file: the bundle script's output, checked to be what the runtime stage copies. */
+const bundleFile = imageBundle(image)
+
+/** The image's WORKDIR: `npm run bundle` with its output redirected to where the runtime stage's one COPY puts it. */
 const bundleInto = (app: string): void => {
-  const { script, outfile, destination } = imageBundle(image)
+  const { script, outfile, destination } = bundleFile
   execFileSync("sh", ["-c", script.replace(`--outfile=${outfile}`, `--outfile=${join(app, destination)}`)], {
     cwd: root,
     env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH ?? ""}` },
@@ -194,9 +194,9 @@ const syncsAndStops = async (kubeconfig: string): Promise<void> => {
 
 describe("the production build, started like the container", () => {
   it("holds the bundle only: no node_modules, no source tree", () => {
-    expect(readdirSync(app)).toEqual([image.copiesFromStages[0]!.destination.replace(/^\.\//, "")])
+    expect(readdirSync(app)).toEqual([bundleFile.destination])
     // Dev-only code (the compiler, the test runner) is not in it.
-    const bundle = readFileSync(join(app, image.copiesFromStages[0]!.destination), "utf8")
+    const bundle = readFileSync(join(app, bundleFile.destination), "utf8")
     expect(bundle).not.toContain("vitest")
     expect(bundle).not.toContain("ts.createProgram")
     // Nor production code the controller never runs (src/bundle.ts): client-node's generated API

@@ -101,7 +101,8 @@ export const runtimeStage = (dockerfile: string): RuntimeStage => {
 /**
  * The image's one file: `npm run bundle`'s command (`script`), where it writes the bundle (`outfile`,
  * its `--outfile`, relative to the repository) and where the runtime stage's one COPY puts it
- * (`destination`, relative to its WORKDIR), after checking that this COPY takes exactly that file.
+ * (`destination`, relative to its WORKDIR, without a leading `./`), after checking that this COPY
+ * takes exactly that file.
  */
 export const imageBundle = (
   stage: RuntimeStage,
@@ -117,5 +118,5 @@ export const imageBundle = (
   if (!copy.source.endsWith(`/${outfile}`)) {
     throw new Error(`the runtime stage copies ${copy.source}, the bundle script writes ${outfile}`)
   }
-  return { script, outfile, destination: copy.destination }
+  return { script, outfile, destination: copy.destination.replace(/^\.\//, "") }
 }
